@@ -1,0 +1,142 @@
+"""Streaming uploads and downloads, with the blocking disk I/O off the event loop.
+
+httpx's own `files=` reads files in 64 KiB blocking reads on the event loop
+and cannot report progress, so the multipart body is produced here: its
+length is known in advance (Content-Length is sent, no chunked encoding) and
+every read runs in a worker thread, a megabyte at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from nemowatch.errors import InputError
+from nemowatch.fsutil import fsync_dir
+
+Progress = Callable[[int, int], None]
+CHUNK = 1024 * 1024
+
+
+def _quote(name: str) -> str:
+    # As browsers do (and httpx): escape the characters that end the quoted value.
+    return name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+class MultipartFiles:
+    """A `multipart/form-data` body of files under one field name, streamed from disk."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        field: str = "files",
+        progress: Progress | None = None,
+        chunk_size: int = CHUNK,
+    ) -> None:
+        self.boundary = uuid.uuid4().hex
+        self._paths = list(paths)
+        self._sizes = [p.stat().st_size for p in self._paths]
+        self._heads = [self._head(field, p) for p in self._paths]
+        self._tail = f"--{self.boundary}--\r\n".encode()
+        self._progress = progress
+        self._chunk = chunk_size
+
+    def _head(self, field: str, path: Path) -> bytes:
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return (
+            f"--{self.boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{_quote(path.name)}"\r\n'
+            f"Content-Type: {kind}\r\n\r\n"
+        ).encode()
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @property
+    def file_bytes(self) -> int:
+        return sum(self._sizes)
+
+    @property
+    def content_length(self) -> int:
+        framing = sum(len(h) + 2 for h in self._heads) + len(self._tail)
+        return framing + self.file_bytes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        for path, size, head in zip(self._paths, self._sizes, self._heads, strict=True):
+            yield head
+            f: BinaryIO = await asyncio.to_thread(open, path, "rb")
+            try:
+                remaining = size
+                while remaining > 0:
+                    chunk = await asyncio.to_thread(f.read, min(self._chunk, remaining))
+                    if not chunk:
+                        raise InputError(f"{path.name} became shorter while it was uploaded")
+                    remaining -= len(chunk)
+                    sent += len(chunk)
+                    if self._progress:
+                        self._progress(sent, self.file_bytes)
+                    yield chunk
+            finally:
+                await asyncio.to_thread(f.close)
+            yield b"\r\n"
+        yield self._tail
+
+
+class PartFile:
+    """A download target: a hidden temporary file beside `dest`, published whole."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        self._f: BinaryIO | None = None
+        self._buffer = bytearray()
+        self.size = 0
+
+    async def __aenter__(self) -> PartFile:
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self._f = await asyncio.to_thread(open, self.tmp, "xb")
+        return self
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.size += len(chunk)
+        if len(self._buffer) >= CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._buffer and self._f is not None:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await asyncio.to_thread(self._f.write, data)
+
+    async def publish(self) -> Path:
+        """fsync, then link to `dest` (never replacing a file already there)."""
+        await self._flush()
+        assert self._f is not None
+        f, self._f = self._f, None
+        await asyncio.to_thread(_sync_and_close, f)
+        await asyncio.to_thread(_link_no_replace, self.tmp, self.dest)
+        return self.dest
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._f is not None:
+            await asyncio.to_thread(self._f.close)
+        self.tmp.unlink(missing_ok=True)
+
+
+def _sync_and_close(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+
+
+def _link_no_replace(src: Path, dest: Path) -> None:
+    os.link(src, dest)  # FileExistsError rather than overwriting an earlier result
+    fsync_dir(dest.parent)

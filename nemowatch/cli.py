@@ -1,0 +1,126 @@
+"""The `nemowatch` command: builds `Settings` once and hands it down.
+
+Exit codes: 0 success, 1 a job or check failed, 2 usage or configuration
+error, 3 could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import tomli_w
+
+from nemowatch import __version__, config, logsetup
+from nemowatch.errors import ConfigError, NemoError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
+
+Command = Callable[[argparse.Namespace, config.Loaded], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemowatch",
+        description="Watch-folder daemon for the NemoVideo AI video editor.",
+    )
+    parser.add_argument("--version", action="version", version=f"nemowatch {__version__}")
+    parser.add_argument("--config", type=Path, help="configuration file to use")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cfg = commands.add_parser("config", help="show, locate or create the configuration")
+    cfg_commands = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = cfg_commands.add_parser("init", help="write the documented example file")
+    init.add_argument("--path", type=Path, help="where to write it (default: the user path)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    cfg_commands.add_parser("show", help="print the effective configuration, secrets masked")
+    cfg_commands.add_parser("path", help="say which configuration file is in force")
+
+    commands.add_parser("credits", help="show the credit balance")
+
+    emu = commands.add_parser(
+        "emulator", help="run the local NemoVideo API emulator", add_help=False
+    )
+    emu.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "emulator":
+        return _emulator(args.args)
+    try:
+        loaded = config.load(args.config)
+    except ConfigError as exc:
+        print(f"nemowatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logsetup.configure(loaded.settings.logging.level)
+    handler = COMMANDS[(args.command, getattr(args, "action", None))]
+    try:
+        return handler(args, loaded)
+    except NemoError as exc:
+        print(f"nemowatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _config_init(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    target = args.path or config.user_config_path(os.environ)
+    if target.exists() and not args.force:
+        print(f"nemowatch: {target} exists already; use --force to replace it", file=sys.stderr)
+        return EXIT_USAGE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config.example_path(), target)
+    print(f"wrote {target}")
+    return EXIT_OK
+
+
+def _config_show(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    print(f"# from {loaded.path or 'the built-in defaults'} ({loaded.origin})")
+    print(tomli_w.dumps(config.masked_dump(loaded.settings)), end="")
+    return EXIT_OK
+
+
+def _config_path(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    if loaded.path is None:
+        print("none: using the built-in defaults")
+    else:
+        print(f"{loaded.path} ({loaded.origin})")
+    return EXIT_OK
+
+
+def _credits(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch.api import open_client
+
+    async def balance() -> str:
+        async with open_client(loaded.settings) as client:
+            c = await client.credits()
+        return f"available {c.available:g}, frozen {c.frozen:g}, total {c.total:g}"
+
+    print(asyncio.run(balance()))
+    return EXIT_OK
+
+
+def _emulator(argv: list[str]) -> int:
+    try:
+        from nemowatch.emulator.server import main as emulator_main
+    except ImportError as exc:
+        print(
+            f"nemowatch: the emulator needs the 'emulator' extra "
+            f"(pip install 'nemowatch[emulator]'): {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_START
+    return emulator_main(argv)
+
+
+COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("config", "init"): _config_init,
+    ("config", "show"): _config_show,
+    ("config", "path"): _config_path,
+    ("credits", None): _credits,
+}

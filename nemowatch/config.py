@@ -1,0 +1,300 @@
+"""The settings tree, where the configuration file is looked up, and overrides.
+
+Precedence, highest first: `NEMOWATCH_<SECTION>__<KEY>` variables, the
+official `NEMO_TOKEN` / `NEMO_API_URL` / `NEMO_WEB_URL` / `NEMO_CLIENT_ID`
+variables, the configuration file, the built-in defaults.
+
+Only `cli.py` calls `load()`; everything else is handed `Settings` or the
+section it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from nemowatch import __version__
+from nemowatch.errors import ConfigError
+
+VIDEO_TYPES = ("mp4", "mov", "avi", "webm", "mkv")
+IMAGE_TYPES = ("jpg", "png", "gif", "webp")
+AUDIO_TYPES = ("mp3", "wav", "m4a", "aac")
+MEDIA_TYPES = VIDEO_TYPES + IMAGE_TYPES + AUDIO_TYPES
+
+Seconds = float
+
+
+class Section(BaseModel):
+    """A section of the file: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _expand(value: Path | None) -> Path | None:
+    return None if value is None else Path(os.path.expanduser(value))
+
+
+class FolderSettings(Section):
+    inbox: Path = Path("~/NemoInbox")
+    outbox: Path = Path("~/NemoOutbox")
+    failed: Path = Path("~/NemoFailed")
+    #: claimed jobs; default `<inbox>/.nemowatch` (must share the inbox's filesystem)
+    work: Path | None = None
+    #: originals after success; default `<outbox>/originals`
+    archive: Path | None = None
+    #: token cache, status file, history; default `$XDG_STATE_HOME/nemowatch`
+    state: Path | None = None
+
+    _expand_paths = field_validator("*", mode="after")(_expand)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.work or self.inbox / ".nemowatch"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.archive or self.outbox / "originals"
+
+    @property
+    def state_dir(self) -> Path:
+        if self.state is None:  # filled in by load(); a bare Settings() falls back here
+            return Path(os.path.expanduser("~/.local/state/nemowatch"))
+        return self.state
+
+
+class WatchSettings(Section):
+    settle_seconds: Seconds = Field(2.0, ge=0)
+    rescan_seconds: Seconds = Field(60, gt=0)
+    polling: bool = False
+    pair_wait_seconds: Seconds = Field(10, ge=0)
+    default_instructions: str = ""
+    ignore_patterns: list[str] = Field(
+        default_factory=lambda: [".*", "*.part", "*.crdownload", "*.tmp", "*.download", "~$*"]
+    )
+
+
+class ApiSettings(Section):
+    base_url: str = "https://mega-api-prod.nemovideo.ai"
+    web_url: str = "https://nemovideo.com"
+    token: SecretStr = SecretStr("")
+    language: str = "en"
+    sse_idle_timeout_seconds: Seconds = Field(600, gt=0)
+    recovery_first_wait_seconds: Seconds = Field(30, ge=0)
+    recovery_wait_seconds: Seconds = Field(60, ge=0)
+    recovery_max_checks: int = Field(5, ge=1)
+    client_id: str = ""
+    client_id_file: Path = Path("~/.config/nemovideo/client_id")
+    skill_source: str = "nemowatch"
+    skill_version: str = __version__
+    skill_platform: str = "nemowatch-linux"
+    connect_timeout_seconds: Seconds = Field(10, gt=0)
+    read_timeout_seconds: Seconds = Field(60, gt=0)
+    retry_base_seconds: Seconds = Field(1.0, ge=0)
+    retry_max_seconds: Seconds = Field(60, ge=0)
+    rate_limit_seconds: Seconds = Field(30, ge=0)
+
+    _expand_paths = field_validator("client_id_file", mode="after")(_expand)
+
+    @field_validator("base_url", "web_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class JobSettings(Section):
+    max_parallel: int = Field(2, ge=1)
+    max_parallel_uploads: int = Field(1, ge=1)
+    max_file_mb: float = Field(500, gt=0)
+    min_credits: int = Field(50, ge=0)
+    credit_check_minutes: float = Field(10, gt=0)
+    retries: int = Field(4, ge=0)
+    after_success: Literal["archive", "keep", "delete"] = "archive"
+    write_report: bool = True
+
+
+class ExportSettings(Section):
+    format: str = "mp4"
+    quality: str = "high"
+    poll_first_seconds: Seconds = Field(2.0, gt=0)
+    poll_max_seconds: Seconds = Field(30.0, gt=0)
+    state_settle_seconds: Seconds = Field(5.0, ge=0)
+    timeout_seconds: Seconds = Field(900, gt=0)
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """The whole configuration; sections mirror the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEMOWATCH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    folders: FolderSettings = FolderSettings()
+    watch: WatchSettings = WatchSettings()
+    api: ApiSettings = ApiSettings()
+    jobs: JobSettings = JobSettings()
+    export: ExportSettings = ExportSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments (see load()), so they
+        # rank below both kinds of environment override.
+        return (env_settings, OfficialEnvSource(settings_cls), init_settings)
+
+
+#: the official variables of the NemoVideo skill, and the key each one sets
+OFFICIAL_VARIABLES = {
+    "NEMO_TOKEN": "token",
+    "NEMO_API_URL": "base_url",
+    "NEMO_WEB_URL": "web_url",
+    "NEMO_CLIENT_ID": "client_id",
+}
+
+
+class OfficialEnvSource(PydanticBaseSettingsSource):
+    """`NEMO_TOKEN` and friends, as the official NemoVideo skill names them."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole section
+
+    def __call__(self) -> dict[str, Any]:
+        api = {
+            key: os.environ[var] for var, key in OFFICIAL_VARIABLES.items() if os.environ.get(var)
+        }
+        return {"api": api} if api else {}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    settings: Settings
+    #: the file in force, or None for the built-in defaults
+    path: Path | None
+    #: how that file was found ("--config", "$NEMOWATCH_CONFIG", ...)
+    origin: str
+
+
+def example_path() -> Path:
+    """The documented example file: packaged in a wheel, in config/ in a checkout."""
+    packaged = resources.files("nemowatch") / "data" / "nemowatch.toml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "config" / "nemowatch.toml"
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "nemowatch" / "nemowatch.toml"
+
+
+def find_config(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The configuration file in force and how it was found, by the documented order."""
+    if explicit is not None:
+        return _must_exist(explicit, "--config"), "--config"
+    if environ.get("NEMOWATCH_CONFIG"):
+        return _must_exist(Path(environ["NEMOWATCH_CONFIG"]), "$NEMOWATCH_CONFIG"), (
+            "$NEMOWATCH_CONFIG"
+        )
+    candidates = [
+        (Path.cwd() / "config" / "nemowatch.toml", "./config/nemowatch.toml"),
+        (user_config_path(environ), "user configuration"),
+        (Path("/etc/nemowatch/nemowatch.toml"), "system configuration"),
+    ]
+    for path, origin in candidates:
+        if path.is_file():
+            return path, origin
+    return None, "built-in defaults"
+
+
+def _must_exist(path: Path, origin: str) -> Path:
+    path = Path(os.path.expanduser(path))
+    if not path.is_file():
+        raise ConfigError(str(path), [f"the file named by {origin} does not exist"])
+    return path
+
+
+def load(explicit: Path | None = None) -> Loaded:
+    """Find, read and validate the configuration; every problem becomes a ConfigError."""
+    path, origin = find_config(explicit, os.environ)
+    source = str(path) if path else "the built-in defaults"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = TomlConfigSettingsSource(Settings, toml_file=path)()
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, [f"not valid TOML: {exc}"]) from exc
+        except OSError as exc:
+            raise ConfigError(source, [f"cannot be read: {exc.strerror}"]) from exc
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(source + " (or an environment override)", _problems(exc)) from exc
+    folders = settings.folders
+    if folders.state is None:
+        state_home = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        folders.state = Path(state_home) / "nemowatch"
+    folders.work, folders.archive = folders.work_dir, folders.archive_dir
+    return Loaded(settings, path, origin)
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown key (check its spelling and section)")
+            continue
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | SecretStr) or "token" in where else f" (got {got!r})"
+        problems.append(f"{where}: {err['msg']}{shown}")
+    return problems
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain TOML-able data, secrets masked."""
+    data = settings.model_dump(mode="json")
+    token = settings.api.token.get_secret_value()
+    data["api"]["token"] = mask_secret(token)
+    return _drop_none(data)
+
+
+def mask_secret(value: str) -> str:
+    if not value:
+        return ""
+    return value[:4] + "…(masked)" if len(value) > 12 else "…(masked)"
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None
+    }

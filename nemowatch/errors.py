@@ -1,0 +1,205 @@
+"""One exception tree for everything nemowatch raises on purpose.
+
+    NemoError
+    ├── ConfigError                 the configuration file or an override is invalid
+    ├── InputError                  a job's files cannot be processed as they are
+    └── ApiError                    anything that went wrong talking to NemoVideo
+        ├── TransportError          no usable answer: connection, timeout, cut stream
+        │   ├── StreamIdleError     only heartbeats for api.sse_idle_timeout_seconds
+        │   └── IncompleteDownloadError  body shorter or longer than Content-Length
+        ├── AgentError              the edit stream carried an error event
+        ├── RenderFailedError       a render ended with status "failed"
+        ├── RenderTimeoutError      a render did not finish within export.timeout_seconds
+        └── ApiCodeError            an answer with an error code (envelope or HTTP status)
+            ├── TokenError          1001: token invalid or expired
+            │   └── TokenRejectedError  1001 for a token the user supplied
+            ├── SessionLostError    1002: session not found or expired
+            ├── OutOfCreditsError   2001
+            ├── UnsupportedFileError 4001
+            ├── FileTooLargeError   4002
+            ├── ClientIdError       400: missing X-Client-Id
+            ├── PlanBlockedError    402: export blocked by the plan
+            ├── ScopeError          403: token lacks a scope
+            ├── RateLimitedError    429 (retry_after from Retry-After)
+            │   └── TokenQuotaError 429 on the anonymous-token call
+            ├── ServerError         5xx
+            └── (ApiCodeError)      any other non-zero code, kept as it came
+
+The error policy is a lookup on the type: `transient` says whether a retry can
+help, `account_wide` whether the condition concerns every job rather than one.
+"""
+
+from __future__ import annotations
+
+
+class NemoError(Exception):
+    """Root of every error nemowatch raises on purpose."""
+
+
+class ConfigError(NemoError):
+    """The configuration is invalid; `problems` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+class InputError(NemoError):
+    """A job's files cannot be processed; the message says how to fix them."""
+
+
+class ApiError(NemoError):
+    """Something went wrong talking to the NemoVideo API."""
+
+    #: a retry of the same request may succeed
+    transient: bool = False
+    #: the condition concerns the account (pause all paid work), not one job
+    account_wide: bool = False
+
+
+class TransportError(ApiError):
+    """No usable answer: connection refused or dropped, timeout, cut stream."""
+
+    transient = True
+
+
+class StreamIdleError(TransportError):
+    """The SSE stream carried only heartbeats for too long; the turn is lost."""
+
+
+class IncompleteDownloadError(TransportError):
+    """A download ended with a different size than announced."""
+
+
+class AgentError(ApiError):
+    """The edit stream carried an error event without a code of the table."""
+
+    def __init__(self, message: str, *, code_text: str = "") -> None:
+        self.code_text = code_text
+        super().__init__(
+            f"the editor reported an error{f' ({code_text})' if code_text else ''}: {message}"
+        )
+
+
+class RenderFailedError(ApiError):
+    """A render ended with status "failed"."""
+
+
+class RenderTimeoutError(ApiError):
+    """A render did not complete within export.timeout_seconds."""
+
+
+class ApiCodeError(ApiError):
+    """An answer carrying an error code, from the envelope or the HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int,
+        http_status: int | None = None,
+        endpoint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.http_status = http_status
+        self.endpoint = endpoint
+        #: the server's Retry-After hint in seconds, when it sent one
+        self.retry_after = retry_after
+        self.api_message = message
+        where = f" on {endpoint}" if endpoint else ""
+        super().__init__(f"NemoVideo answered code {code}{where}: {message}")
+
+
+class TokenError(ApiCodeError):
+    """1001: the token is invalid or expired."""
+
+
+class SessionLostError(ApiCodeError):
+    """1002: the session was not found or has expired."""
+
+
+class OutOfCreditsError(ApiCodeError):
+    """2001: not enough credits for the operation."""
+
+    account_wide = True
+
+
+class UnsupportedFileError(ApiCodeError):
+    """4001: the file type is not accepted."""
+
+
+class FileTooLargeError(ApiCodeError):
+    """4002: the file is over the size limit."""
+
+
+class ClientIdError(ApiCodeError):
+    """400: the X-Client-Id header was missing or unusable."""
+
+
+class PlanBlockedError(ApiCodeError):
+    """402: export is blocked for the account's plan (not a credit problem)."""
+
+    account_wide = True
+
+
+class ScopeError(ApiCodeError):
+    """403: the token lacks a scope needed for this call."""
+
+
+class RateLimitedError(ApiCodeError):
+    """429: too many requests; `retry_after` is the server's hint in seconds."""
+
+    transient = True
+
+
+class TokenQuotaError(RateLimitedError):
+    """429 on the anonymous-token call: the 7-day token quota is spent."""
+
+    transient = False
+    account_wide = True
+
+
+class ServerError(ApiCodeError):
+    """5xx: the service failed; usually worth a retry."""
+
+    transient = True
+
+
+class TokenRejectedError(TokenError):
+    """1001 for a token the user supplied: it must be replaced, not renewed."""
+
+    account_wide = True
+
+
+#: envelope codes and HTTP statuses with a class of their own
+CODE_ERRORS: dict[int, type[ApiCodeError]] = {
+    1001: TokenError,
+    1002: SessionLostError,
+    2001: OutOfCreditsError,
+    4001: UnsupportedFileError,
+    4002: FileTooLargeError,
+    400: ClientIdError,
+    402: PlanBlockedError,
+    403: ScopeError,
+    429: RateLimitedError,
+}
+
+
+def error_for_code(
+    code: int,
+    message: str,
+    *,
+    http_status: int | None = None,
+    endpoint: str = "",
+    retry_after: float | None = None,
+) -> ApiCodeError:
+    """Build the exception of the tree that stands for an envelope code or HTTP status."""
+    cls = CODE_ERRORS.get(code)
+    if cls is None and 500 <= code <= 599:
+        cls = ServerError
+    return (cls or ApiCodeError)(
+        message, code=code, http_status=http_status, endpoint=endpoint, retry_after=retry_after
+    )

@@ -1,0 +1,66 @@
+"""Masking of secrets in log output.
+
+Tokens must never reach a log line, a report or a status file. The filter masks
+anything shaped like a NemoVideo token (`nmv_usr_...`), a claim token
+(`clm_...`) or a Bearer value, plus any literal secret registered at start-up
+(a user-supplied token of unusual shape).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "***"
+
+_PATTERN = re.compile(
+    r"(?P<token>\b(?:nmv_[A-Za-z0-9]*_?|clm_)[A-Za-z0-9._~+/=-]+)"
+    r"|(?P<bearer>\bBearer\s+)[^\s'\",;]+",
+    re.IGNORECASE,
+)
+
+
+class Redactor:
+    """Masks token-shaped strings and registered literal secrets."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def register(self, secret: str) -> None:
+        """Mask this exact value too (ignored when too short to be a secret)."""
+        if len(secret) >= 8:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return _PATTERN.sub(_replace, text)
+
+
+def _replace(match: re.Match[str]) -> str:
+    if match.group("bearer"):
+        return match.group("bearer") + MASK
+    token = match.group("token")
+    prefix = "clm_" if token.lower().startswith("clm_") else "nmv_"
+    return prefix + MASK
+
+
+#: the process-wide redactor used by the logging filter
+redact = Redactor()
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that masks secrets in the message and the traceback."""
+
+    def __init__(self, redactor: Redactor = redact) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        return True

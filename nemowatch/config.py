@@ -152,12 +152,12 @@ class Settings(BaseSettings):
         env_prefix="NEMOWATCH_", env_nested_delimiter="__", extra="forbid"
     )
 
-    folders: FolderSettings = FolderSettings()
-    watch: WatchSettings = WatchSettings()
-    api: ApiSettings = ApiSettings()
-    jobs: JobSettings = JobSettings()
-    export: ExportSettings = ExportSettings()
-    logging: LoggingSettings = LoggingSettings()
+    folders: FolderSettings = Field(default_factory=FolderSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -57,6 +57,8 @@ class ApiError(NemoError):
     transient: bool = False
     #: the condition concerns the account (pause all paid work), not one job
     account_wide: bool = False
+    #: a retry loop already gave up on it; an enclosing loop must not start over
+    retries_exhausted: bool = False
 
 
 class TransportError(ApiError):

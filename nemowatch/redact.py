@@ -13,6 +13,8 @@ import re
 
 MASK = "***"
 
+# Deliberately broad: masking a harmless word ("the bearer of news") is a
+# smaller harm than letting one token through.
 _PATTERN = re.compile(
     r"(?P<token>\b(?:nmv_[A-Za-z0-9]*_?|clm_)[A-Za-z0-9._~+/=-]+)"
     r"|(?P<bearer>\bBearer\s+)[^\s'\",;]+",

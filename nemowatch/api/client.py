@@ -466,11 +466,14 @@ class NemoClient:
     ) -> Path:
         """Fetch a completed render into `dest`, which must not exist yet.
 
-        `output.url` first (without the API token: it may be another host);
+        `output.url` first (without the API token or any header of ours: it
+        may be another host);
         when it is missing or fails, the API's download path, with retries.
         The file is written to a hidden temporary name, size-checked against
         Content-Length, fsynced, then linked into place whole.
         """
+        if dest.exists():
+            raise FileExistsError(f"{dest} exists; a result is never overwritten")
         if status.url:
             url = urljoin(self._api.base_url + "/", status.url)
             try:
@@ -496,7 +499,9 @@ class NemoClient:
     ) -> Path:
         async with PartFile(dest) as part:
             with translated(endpoint):
-                async with self._http.stream("GET", url, headers=self._headers(token)) as response:
+                # output.url may be another host (a signed link): it gets none of our headers.
+                headers = self._headers(token) if token else {}
+                async with self._http.stream("GET", url, headers=headers) as response:
                     if response.status_code >= 400 or response.headers.get(
                         "content-type", ""
                     ).startswith("application/json"):
@@ -504,13 +509,16 @@ class NemoClient:
                         check(response, endpoint)
                         raise TransportError(f"{endpoint}: a JSON answer instead of the video")
                     expected = _content_length(response)
-                    async for chunk in response.aiter_raw():
+                    # Decoded bytes to disk (a Content-Encoding is undone); the
+                    # size check counts the bytes on the wire, as Content-Length does.
+                    async for chunk in response.aiter_bytes():
                         await part.write(chunk)
                         if progress:
-                            progress(part.size, expected or 0)
-            if expected is not None and part.size != expected:
+                            progress(response.num_bytes_downloaded, expected or 0)
+                    received = response.num_bytes_downloaded
+            if expected is not None and received != expected:
                 raise IncompleteDownloadError(
-                    f"{endpoint}: received {part.size} of {expected} bytes"
+                    f"{endpoint}: received {received} of {expected} bytes"
                 )
             return await part.publish()
 

@@ -60,6 +60,8 @@ def _code(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     return None

@@ -30,6 +30,8 @@ class RetryPolicy:
     base_seconds: float = 1.0
     max_seconds: float = 60.0
     rate_limit_seconds: float = 30.0
+    #: the longest Retry-After honoured (a broken proxy must not park a job for days)
+    max_retry_after_seconds: float = 900.0
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
 
@@ -40,7 +42,9 @@ class RetryPolicy:
         hint: float | None = exc.retry_after if isinstance(exc, ApiCodeError) else None
         if hint is None and isinstance(exc, RateLimitedError):
             hint = self.rate_limit_seconds
-        return max(backoff, hint) if hint is not None else backoff
+        if hint is None:
+            return backoff
+        return max(backoff, min(hint, self.max_retry_after_seconds))
 
     async def run(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         """Run `operation`, repeating it after transient faults up to `retries` times."""
@@ -49,7 +53,10 @@ class RetryPolicy:
             try:
                 return await operation()
             except ApiError as exc:
-                if not exc.transient or attempt >= self.retries:
+                if not exc.transient or exc.retries_exhausted:
+                    raise
+                if attempt >= self.retries:
+                    exc.retries_exhausted = True
                     raise
                 wait = self.delay(attempt, exc)
                 attempt += 1

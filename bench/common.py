@@ -24,16 +24,16 @@ def emulator_process(data_dir: Path, *knobs: str) -> Iterator[str]:
     args = [sys.executable, "-m", "nemowatch.emulator", "--port", "0", "--data-dir", str(data_dir)]
     for knob in knobs:
         args += ["--set", knob]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "listening on " not in line:
-            raise RuntimeError(f"emulator did not start: {line!r}")
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if "listening on " not in line:
+                raise RuntimeError(f"emulator did not start: {line!r}")
+            yield line.rsplit(" ", 1)[-1].strip()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def anonymous_session(url: str) -> tuple[str, str]:

@@ -43,17 +43,18 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("credits", help="show the credit balance")
 
-    emu = commands.add_parser(
-        "emulator", help="run the local NemoVideo API emulator", add_help=False
-    )
-    emu.add_argument("args", nargs=argparse.REMAINDER)
+    # The emulator parses its own options (see `nemowatch emulator --help`).
+    commands.add_parser("emulator", help="run the local NemoVideo API emulator", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
     if args.command == "emulator":
-        return _emulator(args.args)
+        return _emulator(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         loaded = config.load(args.config)
     except ConfigError as exc:

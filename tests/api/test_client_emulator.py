@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nemowatch.api import NemoClient, RetryPolicy
+from nemowatch.api import Draft, NemoClient, RetryPolicy, Session
 from nemowatch.api.auth import TokenCache
 from nemowatch.config import ApiSettings, ExportSettings
 from nemowatch.emulator import EmulatorServer, EmulatorSettings
@@ -70,6 +70,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def client(http: httpx.AsyncClient, emulator: EmulatorServer, isolated_env: Path) -> NemoClient:
     return client_for(http, emulator, isolated_env)
+
+
+async def edited_session(client: NemoClient, video: Path) -> tuple[Session, Draft]:
+    """A session with `video` uploaded and one edit made: ready to export."""
+    session = await client.create_session()
+    await client.upload(session.session_id, [video])
+    await client.send_turn(session.session_id, "cut it")
+    return session, (await client.get_state(session.session_id)).draft
 
 
 def calls(emu: EmulatorServer, endpoint: str) -> list[dict[str, Any]]:
@@ -299,10 +307,7 @@ async def test_a_lost_session_is_reported(client: NemoClient, emulator: Emulator
 async def test_a_failed_render_raises_and_a_new_id_renders(
     client: NemoClient, emulator: EmulatorServer, sample_video: Path, tmp_path: Path
 ) -> None:
-    session = await client.create_session()
-    await client.upload(session.session_id, [sample_video])
-    await client.send_turn(session.session_id, "cut it")
-    draft = (await client.get_state(session.session_id)).draft
+    session, draft = await edited_session(client, sample_video)
     emulator.control.add_faults([{"endpoint": "render_submit", "render_fail": True}])
     first = client.new_render_id()
     await client.start_render(session.session_id, draft, first)
@@ -318,10 +323,7 @@ async def test_a_failed_render_raises_and_a_new_id_renders(
 async def test_export_blocked_by_the_plan_is_an_account_condition(
     client: NemoClient, emulator: EmulatorServer, sample_video: Path
 ) -> None:
-    session = await client.create_session()
-    await client.upload(session.session_id, [sample_video])
-    await client.send_turn(session.session_id, "cut it")
-    draft = (await client.get_state(session.session_id)).draft
+    session, draft = await edited_session(client, sample_video)
     emulator.control.add_faults([{"endpoint": "render_submit", "http_status": 402}])
     with pytest.raises(PlanBlockedError) as caught:
         await client.start_render(session.session_id, draft, client.new_render_id())
@@ -332,10 +334,7 @@ async def test_export_blocked_by_the_plan_is_an_account_condition(
 async def test_a_download_cut_short_falls_back_to_the_api_path(
     client: NemoClient, emulator: EmulatorServer, sample_video: Path, tmp_path: Path
 ) -> None:
-    session = await client.create_session()
-    await client.upload(session.session_id, [sample_video])
-    await client.send_turn(session.session_id, "cut it")
-    draft = (await client.get_state(session.session_id)).draft
+    session, draft = await edited_session(client, sample_video)
     render_id = await client.start_render(session.session_id, draft, client.new_render_id())
     done = await client.wait_for_render(render_id)
     emulator.control.add_faults(

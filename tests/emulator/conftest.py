@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import imageio_ffmpeg
 import pytest
 from emukit import FAST, Nemo
 
@@ -15,36 +14,10 @@ from nemowatch.emulator import EmulatorServer, EmulatorSettings
 
 
 @pytest.fixture(scope="session")
-def emu_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real 1.5 s H.264/AAC test clip, made once per test session."""
+def emu_video(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared 1.5 s H.264/AAC test clip, under the name these tests expect."""
     path = tmp_path_factory.mktemp("emulator-media") / "city.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=10",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-t",
-            "1.5",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )
+    shutil.copyfile(sample_video, path)
     return path
 
 

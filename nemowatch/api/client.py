@@ -174,8 +174,9 @@ class NemoClient:
     # -- identity ---------------------------------------------------------
 
     @property
-    def uses_anonymous_token(self) -> bool:
-        return not self._user_token
+    def anonymous_client_id(self) -> str | None:
+        """The client id behind an anonymous token (registration links bind to it)."""
+        return None if self._user_token else self._client_ids.get()
 
     async def _current_token(self) -> str:
         if self._token:

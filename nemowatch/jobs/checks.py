@@ -1,0 +1,69 @@
+"""What is checked before anything is uploaded, each with its own plain reason.
+
+Every failure here is an `InputError` whose message says what is wrong with
+which file and how to fix it; it goes first in the failed folder's error.txt.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+from nemowatch.config import MEDIA_TYPES, JobSettings
+from nemowatch.errors import InputError
+
+MAX_INSTRUCTIONS_BYTES = 64 * 1024
+ACCEPTED = ", ".join(MEDIA_TYPES)
+_TURN_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
+
+
+def check_media(paths: list[Path], jobs: JobSettings) -> None:
+    """Type, size and kind of every media file, before any byte is sent."""
+    if not paths:
+        raise InputError("There is no video or other media file to edit.")
+    limit = jobs.max_file_mb * 1024 * 1024
+    for path in paths:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path.name} is not a regular file; drop the file itself.")
+        ext = path.suffix.lower().lstrip(".")
+        if ext not in MEDIA_TYPES:
+            raise InputError(
+                f"{path.name} is a type NemoVideo does not accept; use one of: {ACCEPTED}."
+            )
+        if info.st_size == 0:
+            raise InputError(f"{path.name} is empty (0 bytes); copy it again.")
+        if info.st_size > limit:
+            raise InputError(
+                f"{path.name} is {info.st_size / 1e6:.0f} MB, over the {jobs.max_file_mb:g} MB "
+                "limit; compress or trim it and drop it again."
+            )
+
+
+def read_instructions(path: Path) -> str:
+    """The instructions as text: UTF-8 (a BOM is fine), at most 64 KB, not blank."""
+    with path.open("rb") as f:
+        data = f.read(MAX_INSTRUCTIONS_BYTES + 1)
+    if len(data) > MAX_INSTRUCTIONS_BYTES:
+        raise InputError(
+            f"{path.name} is over 64 KB; instructions should be a short note of what to do."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and drop it again."
+        ) from exc
+    if not text.strip():
+        raise InputError(f"{path.name} is empty; write what the editor should do.")
+    return text
+
+
+def split_turns(text: str) -> list[str]:
+    """Turns separated by a line of three dashes, sent one after another."""
+    turns = [part.strip() for part in _TURN_SEPARATOR.split(text)]
+    turns = [t for t in turns if t]
+    if not turns:
+        raise InputError("The instructions hold only separator lines; write what to do.")
+    return turns

@@ -1,0 +1,70 @@
+"""The job folder on disk: `job.json` (the journal), `job.log`, and `files/`.
+
+The journal is written whole or not at all (temporary file, fsync, rename), so
+a crash at any moment leaves either the old or the new state. The log is
+opened for each line and closed again: a queued job holds no open file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from nemowatch.fsutil import write_atomic
+from nemowatch.jobs.model import Job
+from nemowatch.redact import redact
+
+JOURNAL = "job.json"
+LOG = "job.log"
+FILES = "files"
+
+log = logging.getLogger("nemowatch.jobs")
+
+
+class JobFolder:
+    """One job's folder under the work directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def files(self) -> Path:
+        return self.path / FILES
+
+    @property
+    def journal(self) -> Path:
+        return self.path / JOURNAL
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG
+
+    def load(self) -> Job:
+        return Job.model_validate_json(self.journal.read_bytes())
+
+    def save(self, job: Job) -> None:
+        write_atomic(self.journal, job.model_dump_json(indent=2).encode())
+
+    def media_paths(self, job: Job) -> list[Path]:
+        return [Path(m) if Path(m).is_absolute() else self.files / m for m in job.media]
+
+    def instructions_path(self, job: Job) -> Path | None:
+        return self.files / job.instructions_file if job.instructions_file else None
+
+    def note(self, job: Job, message: str, *, level: int = logging.INFO) -> None:
+        """One line in job.log and in the daemon's log, tokens masked in both."""
+        message = redact(message)
+        log.log(level, "%s: %s", job.name, message)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.log_file.open("a", encoding="utf-8") as f:
+            f.write(f"{stamp} {logging.getLevelName(level):<7} {message}\n")
+
+
+def existing_jobs(work_dir: Path) -> list[JobFolder]:
+    """Job folders with a journal, oldest claim first (ids sort by claim time)."""
+    if not work_dir.is_dir():
+        return []
+    return [
+        JobFolder(p) for p in sorted(work_dir.iterdir()) if p.is_dir() and (p / JOURNAL).is_file()
+    ]

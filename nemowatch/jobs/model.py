@@ -1,0 +1,122 @@
+"""The job journal's content: stages as an enum, transitions in one place.
+
+`job.json` in the job's folder is the only truth about a job once it has been
+claimed. It is rewritten atomically at every step that must survive a crash
+(see `journal.py`); a restart reads it and resumes by the table in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class JobStage(StrEnum):
+    CLAIMED = "claimed"  # files in the work folder; no session yet
+    SESSION = "session"  # session created; files not uploaded
+    UPLOADED = "uploaded"  # files uploaded; turns go one by one (see Turn.state)
+    EDITED = "edited"  # every turn answered or verified; export next
+    RENDERING = "rendering"  # render id journaled; poll it
+    DOWNLOADING = "downloading"  # render completed; fetch it
+    DELIVERED = "delivered"  # result in the outbox; originals still to move
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: every legal move; anything else is a bug and raises
+TRANSITIONS: dict[JobStage, set[JobStage]] = {
+    JobStage.CLAIMED: {JobStage.SESSION},
+    JobStage.SESSION: {JobStage.UPLOADED},
+    JobStage.UPLOADED: {JobStage.EDITED},
+    JobStage.EDITED: {JobStage.RENDERING},
+    JobStage.RENDERING: {JobStage.DOWNLOADING, JobStage.RENDERING},
+    JobStage.DOWNLOADING: {JobStage.DELIVERED, JobStage.RENDERING},
+    JobStage.DELIVERED: {JobStage.DONE},
+    JobStage.DONE: set(),
+    JobStage.FAILED: set(),
+}
+#: a lost session (1002) sends a job back to the start from these stages
+RESTARTABLE = {JobStage.SESSION, JobStage.UPLOADED, JobStage.EDITED, JobStage.RENDERING}
+
+
+class IllegalTransition(RuntimeError):
+    """A stage change the journal does not allow: a bug, never silently continued."""
+
+
+class Turn(BaseModel):
+    """One instruction turn; `sent` without an answer means: never send it again."""
+
+    text: str
+    state: Literal["pending", "sent", "answered"] = "pending"
+    fingerprint_before: str | None = None
+    answer: str = ""
+    silent: bool = False
+    verified: bool = False
+
+
+class Failure(BaseModel):
+    message: str
+    stage: str
+    code: int | None = None
+    advice: str = ""
+
+
+class Job(BaseModel):
+    id: str
+    name: str
+    kind: Literal["pair", "bundle", "submit"]
+    #: media files: names in the job's `files/` folder (absolute paths for `submit`)
+    media: list[str]
+    instructions_file: str | None = None
+    #: where each claimed file (or the bundle folder, under "") came from
+    origins: dict[str, str] = Field(default_factory=dict)
+    default_instructions: bool = False
+    problem: str | None = None
+    stage: JobStage = JobStage.CLAIMED
+    turns: list[Turn] = Field(default_factory=list)
+    task_id: str | None = None
+    session_id: str | None = None
+    sessions_lost: int = 0
+    render_id: str | None = None
+    render_attempts: int = 0
+    render_submitted: bool = False
+    result: str | None = None
+    report: str | None = None
+    summary: str = ""
+    held: str | None = None
+    failure: Failure | None = None
+    created_at: float = Field(default_factory=time.time)
+    #: when each stage was reached (wall clock), for the report's timings
+    reached: dict[str, float] = Field(default_factory=dict)
+
+    def move_to(self, stage: JobStage) -> None:
+        if stage is JobStage.FAILED or stage in TRANSITIONS[self.stage]:
+            self.stage = stage
+            self.reached[stage.value] = time.time()
+            return
+        raise IllegalTransition(f"job {self.id}: {self.stage.value} -> {stage.value}")
+
+    def restart_session(self) -> None:
+        """1002: the session is gone; uploads and edits are redone in a new one."""
+        if self.stage not in RESTARTABLE:
+            raise IllegalTransition(f"job {self.id}: session restart from {self.stage.value}")
+        self.stage = JobStage.CLAIMED
+        self.session_id = self.task_id = self.render_id = None
+        self.sessions_lost += 1
+        self.turns = [Turn(text=t.text) for t in self.turns]
+
+    @property
+    def next_turn(self) -> int | None:
+        return next((i for i, t in enumerate(self.turns) if t.state != "answered"), None)
+
+
+def new_job_id(name: str, now: float | None = None) -> str:
+    """`20261122-011300-NAME-3f9a`: sortable by claim time, readable, unique."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:40] or "job"
+    return f"{stamp}-{slug}-{secrets.token_hex(3)}"

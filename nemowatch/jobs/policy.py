@@ -1,0 +1,117 @@
+"""The error policy: what a person is told, by the type of the error.
+
+A job's own problem fails the job (`explain` gives error.txt's first line and
+the advice). A condition of the account pauses all paid work instead
+(`hold_reason` says why and what to do); the job keeps its place.
+"""
+
+from __future__ import annotations
+
+from nemowatch.config import MEDIA_TYPES
+from nemowatch.errors import (
+    AgentError,
+    ApiCodeError,
+    ApiError,
+    FileTooLargeError,
+    InputError,
+    NemoError,
+    OutOfCreditsError,
+    PlanBlockedError,
+    RenderFailedError,
+    RenderTimeoutError,
+    ScopeError,
+    SessionLostError,
+    TokenQuotaError,
+    TokenRejectedError,
+    TransportError,
+    UnsupportedFileError,
+)
+
+
+class EditNotApplied(NemoError):
+    """A turn's stream broke and the project never changed afterwards."""
+
+
+_EXPLAINED: list[tuple[type[BaseException], str, str]] = [
+    (InputError, "", "Fix the file as described and drop the job into the inbox again."),
+    (
+        UnsupportedFileError,
+        "NemoVideo does not accept this type of file.",
+        f"Convert it to one of: {', '.join(MEDIA_TYPES)}, and drop it again.",
+    ),
+    (
+        FileTooLargeError,
+        "The file is too large for NemoVideo.",
+        "Compress or trim it (500 MB at most) and drop it again.",
+    ),
+    (
+        EditNotApplied,
+        "The editor did not apply the instructions: the project never changed.",
+        "Check the instructions (be specific), then run `nemowatch retry NAME`.",
+    ),
+    (
+        RenderFailedError,
+        "NemoVideo could not render the edited video (it failed twice).",
+        "Run `nemowatch retry NAME` to export again; the edit is not paid again.",
+    ),
+    (
+        RenderTimeoutError,
+        "The render did not finish in time.",
+        "Run `nemowatch retry NAME` later, or raise export.timeout_seconds.",
+    ),
+    (
+        SessionLostError,
+        "The editing session was lost again and again.",
+        "Run `nemowatch retry NAME` to start it over.",
+    ),
+    (
+        ScopeError,
+        "The API token is not allowed to do this step.",
+        "Use a token with the upload, write and render scopes (api.token / NEMO_TOKEN).",
+    ),
+    (
+        AgentError,
+        "The editor reported an error while working on the instructions.",
+        "Run `nemowatch retry NAME`; rephrase the instructions if it happens again.",
+    ),
+    (
+        TransportError,
+        "NemoVideo could not be reached, even after several retries.",
+        "Check the network connection, then run `nemowatch retry NAME`.",
+    ),
+]
+
+
+def explain(exc: BaseException) -> tuple[str, str]:
+    """(one plain sentence, what to do next) for a job that failed with `exc`."""
+    for cls, sentence, advice in _EXPLAINED:
+        if isinstance(exc, cls):
+            return sentence or str(exc), advice
+    if isinstance(exc, ApiCodeError):
+        return (
+            f"NemoVideo refused the job (code {exc.code}: {exc.api_message}).",
+            "Run `nemowatch retry NAME`; if it fails the same way, the job needs changing.",
+        )
+    return f"The job failed unexpectedly: {exc}.", "Run `nemowatch retry NAME`; see job.log."
+
+
+def hold_reason(exc: ApiError, *, web_url: str, client_id: str | None) -> str:
+    """Why all paid work is paused, and what the person can do about it."""
+    if isinstance(exc, OutOfCreditsError):
+        if client_id:
+            return (
+                "out of credits: register for free at "
+                f"{web_url}/?bind={client_id} or top up; nemowatch resumes by itself"
+            )
+        return "out of credits: top up your NemoVideo account; nemowatch resumes by itself"
+    if isinstance(exc, PlanBlockedError):
+        return "export is blocked for this account's plan (402): upgrade the plan"
+    if isinstance(exc, TokenRejectedError):
+        return "the configured API token was rejected: replace api.token / NEMO_TOKEN"
+    if isinstance(exc, TokenQuotaError):
+        return "the anonymous-token quota is spent: set NEMO_TOKEN to your own token"
+    return f"paused: {exc}"
+
+
+def api_code(exc: BaseException) -> int | None:
+    return exc.code if isinstance(exc, ApiCodeError) else None

@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     cfg_commands.add_parser("path", help="say which configuration file is in force")
 
     commands.add_parser("credits", help="show the credit balance")
+    commands.add_parser("run", help="run the daemon in the foreground")
+    commands.add_parser("status", help="what the daemon is doing, waiting and failed jobs")
+    submit = commands.add_parser("submit", help="process one job now, in the foreground")
+    submit.add_argument("files", nargs="+", type=Path, metavar="FILE", help="video and media")
+    how = submit.add_mutually_exclusive_group(required=True)
+    how.add_argument("-i", "--instructions", help="what to do, as text")
+    how.add_argument("-f", "--file", type=Path, help="a .txt file of instructions")
+    retry = commands.add_parser("retry", help="put a failed job back in line")
+    retry.add_argument("name", help="the job's folder name in the failed folder")
+    demo = commands.add_parser("demo", help="the whole flow offline, on the emulator")
+    demo.add_argument("--dir", type=Path, help="keep the demo folders here")
 
     # The emulator parses its own options (see `nemowatch emulator --help`).
     commands.add_parser("emulator", help="run the local NemoVideo API emulator", add_help=False)
@@ -119,9 +130,71 @@ def _emulator(argv: list[str]) -> int:
     return emulator_main(argv)
 
 
+def _run(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch.api import open_client
+    from nemowatch.daemon import Daemon
+
+    async def serve() -> int:
+        async with open_client(loaded.settings) as client:
+            return await Daemon(loaded.settings, client).serve()
+
+    try:
+        return asyncio.run(serve())
+    except OSError as exc:
+        print(f"nemowatch: could not start: {exc}", file=sys.stderr)
+        return EXIT_START
+
+
+def _status(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch import status
+
+    print(status.render(loaded.settings))
+    return EXIT_OK
+
+
+def _submit(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch.jobs.checks import read_instructions
+    from nemowatch.jobs.pipeline import Outcome
+    from nemowatch.submit import describe, submit
+
+    text = args.instructions if args.instructions is not None else read_instructions(args.file)
+    outcome, job = asyncio.run(submit(loaded.settings, list(args.files), text))
+    print(describe(outcome, job))
+    return EXIT_OK if outcome is Outcome.DONE else EXIT_FAILED
+
+
+def _retry(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch.retry import retry
+
+    print(retry(loaded.settings, args.name))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch.demo import run_demo
+    from nemowatch.jobs.pipeline import Outcome
+
+    job, outcome = run_demo(loaded.settings, args.dir)
+    if outcome is not Outcome.DONE:
+        print(f"nemowatch: the demo job failed: {job.failure}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"video:    {job.result}")
+    print(f"report:   {job.report}")
+    print(job.summary)
+    if job.report:
+        print()
+        print(Path(job.report).read_text(encoding="utf-8"), end="")
+    return EXIT_OK
+
+
 COMMANDS: dict[tuple[str, str | None], Command] = {
     ("config", "init"): _config_init,
     ("config", "show"): _config_show,
     ("config", "path"): _config_path,
     ("credits", None): _credits,
+    ("run", None): _run,
+    ("status", None): _status,
+    ("submit", None): _submit,
+    ("retry", None): _retry,
+    ("demo", None): _demo,
 }

@@ -125,6 +125,7 @@ class JobSettings(Section):
     retries: int = Field(4, ge=0)
     after_success: Literal["archive", "keep", "delete"] = "archive"
     write_report: bool = True
+    stop_grace_seconds: Seconds = Field(20, ge=0)
 
 
 class ExportSettings(Section):

@@ -20,5 +20,6 @@ def configure(level: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request line at INFO; keep that for DEBUG runs only.
-    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Libraries that narrate every request or scheduler tick: warnings only.
+    for noisy in ("httpx", "httpcore", "apscheduler", "tzlocal", "watchdog", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -94,7 +94,7 @@ def second_stage(session: Session) -> bool:
     video = _track(draft, VIDEO)
     if _track(draft, AUDIO) is None:
         total = _length(video) if video else int(draft.get("d", 0)) or TITLE_MS
-        meta = {"name": BGM_NAME, "title": BGM_NAME, "volume": BGM_VOLUME, "bgm": True}
+        meta = {"name": BGM_NAME, "title": BGM_NAME, "volume": BGM_VOLUME, "kind": "bgm"}
         bgm = {
             "id": "trk_bgm",
             "tt": AUDIO,

@@ -1,0 +1,43 @@
+"""Progress bars for `nemowatch submit`: upload, edit and render (tqdm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tqdm import tqdm
+
+from nemowatch.jobs.model import Job
+
+
+class ProgressBars:
+    """A `JobEvents` that draws one bar per phase on stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+        self._stage = ""
+
+    def stage(self, job: Job) -> None:
+        if job.stage.value != self._stage:
+            self._stage = job.stage.value
+            tqdm.write(f"{job.name}: {self._stage}")
+
+    def progress(self, job: Job, what: str, done: float, total: float) -> None:
+        bar = self._bars.get(what)
+        if bar is None:
+            unit = {"upload": "B", "download": "B", "render": "%", "edit": " events"}[what]
+            bar = tqdm(
+                total=total or None,
+                desc=what,
+                unit=unit,
+                unit_scale=unit == "B",
+                leave=True,
+            )
+            self._bars[what] = bar
+        if what == "edit":
+            bar.update(1)
+        else:
+            bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()

@@ -1,0 +1,123 @@
+"""The status file (`<state>/status.json`) and what `nemowatch status` prints.
+
+The daemon rewrites the file while it runs; `status` reads it, checks whether
+that process is still alive, and falls back to the work folder's journals and
+the failed folder, so it also tells the truth when the daemon is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nemowatch.config import Settings
+from nemowatch.fsutil import write_atomic
+from nemowatch.jobs.journal import existing_jobs
+
+STATUS_FILE = "status.json"
+
+
+@dataclass
+class JobLine:
+    id: str
+    name: str
+    stage: str
+    progress: str = ""
+    held: str | None = None
+
+
+@dataclass
+class Snapshot:
+    pid: int
+    started_at: float
+    updated_at: float
+    paused: str | None = None
+    next_check: float | None = None
+    credits: float | None = None
+    queued: int = 0
+    jobs: list[JobLine] = field(default_factory=list)
+    waiting: list[dict[str, str]] = field(default_factory=list)
+    stopped: bool = False
+
+
+def write(state_dir: Path, snapshot: Snapshot) -> None:
+    write_atomic(state_dir / STATUS_FILE, json.dumps(asdict(snapshot), indent=1).encode())
+
+
+def read(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
+    """(folder name, first line of error.txt), newest first."""
+    if not failed_dir.is_dir():
+        return []
+    folders = sorted(
+        (p for p in failed_dir.iterdir() if (p / "error.txt").is_file()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )[:limit]
+    return [
+        (p.name, (p / "error.txt").read_text(encoding="utf-8").split("\n", 1)[0]) for p in folders
+    ]
+
+
+def render(settings: Settings) -> str:
+    """The whole `nemowatch status` text."""
+    folders = settings.folders
+    data = read(folders.state_dir)
+    running = bool(data and not data.get("stopped") and alive(int(data.get("pid", 0))))
+    lines = []
+    if running and data:
+        age = time.time() - float(data.get("updated_at", 0))
+        lines.append(f"nemowatch is running (pid {data['pid']}, status {age:.0f} s old)")
+        if data.get("paused"):
+            check = data.get("next_check")
+            when = (
+                f", next check {time.strftime('%H:%M:%S', time.localtime(check))}" if check else ""
+            )
+            lines.append(f"PAUSED: {data['paused']}{when}")
+        if data.get("credits") is not None:
+            lines.append(f"credits: {data['credits']:g}")
+        jobs = data.get("jobs", [])
+        lines.append(f"jobs: {len(jobs)} in progress, {data.get('queued', 0)} queued")
+        for job in jobs:
+            extra = f" {job['progress']}" if job.get("progress") else ""
+            held = f" (held: {job['held']})" if job.get("held") else ""
+            lines.append(f"  {job['name']}: {job['stage']}{extra}{held}")
+        waiting = data.get("waiting", [])
+    else:
+        lines.append("nemowatch is not running")
+        journals = [(f, f.load()) for f in existing_jobs(folders.work_dir)]
+        unfinished = [(f, j) for f, j in journals if j.stage.value not in ("done", "failed")]
+        lines.append(f"jobs waiting in {folders.work_dir}: {len(unfinished)}")
+        for _, job in unfinished:
+            held = f" (held: {job.held})" if job.held else ""
+            lines.append(f"  {job.name}: {job.stage.value}{held}")
+        waiting = (data or {}).get("waiting", [])
+    if waiting:
+        lines.append(f"waiting in the inbox: {len(waiting)}")
+        lines += [f"  {w['path']}: {w['reason']}" for w in waiting[:50]]
+    failures = recent_failures(folders.failed)
+    if failures:
+        lines.append("recent failures:")
+        lines += [f"  {name}: {reason}" for name, reason in failures]
+    return "\n".join(lines)

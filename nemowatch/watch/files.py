@@ -1,0 +1,133 @@
+"""What one file in the inbox is, and whether it has stopped changing.
+
+Pure functions of names, sizes and times: the caller owns the clock and the
+filesystem (see inbox.py), so these rules are tested with plain numbers.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path, PurePath
+
+from nemowatch.config import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
+
+
+class FileKind(StrEnum):
+    """The role a file can play in a job, decided by its extension alone."""
+
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+    INSTRUCTIONS = "instructions"
+    UNSUPPORTED = "unsupported"
+
+
+_KIND_OF_EXTENSION: dict[str, FileKind] = {
+    **dict.fromkeys(VIDEO_TYPES, FileKind.VIDEO),
+    **dict.fromkeys(AUDIO_TYPES, FileKind.AUDIO),
+    **dict.fromkeys(IMAGE_TYPES, FileKind.IMAGE),
+    "txt": FileKind.INSTRUCTIONS,
+}
+
+#: the sentence a problem uses to say what is accepted
+ACCEPTED_TYPES = (
+    f"video ({', '.join(VIDEO_TYPES)}), audio ({', '.join(AUDIO_TYPES)}) "
+    f"or image ({', '.join(IMAGE_TYPES)}), with a .txt of instructions"
+)
+
+
+def classify(name: str) -> FileKind:
+    """The kind of a file from its extension, case-insensitively (`CLIP.MP4` is a video)."""
+    stem, dot, extension = PurePath(name).name.rpartition(".")
+    if not dot or not stem:
+        return FileKind.UNSUPPORTED
+    return _KIND_OF_EXTENSION.get(extension.lower(), FileKind.UNSUPPORTED)
+
+
+def is_ignored(name: str, patterns: Iterable[str]) -> bool:
+    """Whether a base name matches one of `watch.ignore_patterns` (case-insensitive).
+
+    Temporary names (`*.part`, `~$*`, hidden files) belong to programs still
+    at work; the finished file arrives later under its real name.
+    """
+    base = PurePath(name).name.casefold()
+    return any(fnmatch.fnmatchcase(base, pattern.casefold()) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the scanner last saw of one inbox entry, and when it last changed.
+
+    Times are the caller's clock (any monotonic float), never file times: a
+    copied file keeps its old mtime, so only "unchanged since we looked" is
+    evidence that nobody is writing it.
+    """
+
+    path: Path
+    size: int
+    mtime_ns: int
+    #: when the scanner first saw this entry
+    first_seen: float
+    #: the last time size, mtime or what the entry is changed (by the caller's clock)
+    changed_at: float
+    #: the last close-after-write event, or None (renames and network shares send none)
+    closed_at: float | None = None
+    #: the entry can be moved but never used, e.g. "is a link to a file outside the inbox";
+    #: a predicate that follows the file's name. Its job fails with this reason.
+    problem: str | None = None
+    #: the entry must not be touched at all (a FIFO, a device): it waits with this reason
+    blocked: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def observe(
+    prev: Seen | None,
+    path: Path,
+    size: int,
+    mtime_ns: int,
+    now: float,
+    *,
+    closed: bool = False,
+    problem: str | None = None,
+    blocked: str | None = None,
+) -> Seen:
+    """The record after one more look at an entry; `prev` is None for a new one.
+
+    Any difference in size, mtime or in what the entry is restarts the
+    settle clock; a close event is only noted (see `settled`).
+    """
+    closed_at = now if closed else None
+    if prev is None:
+        return Seen(path, size, mtime_ns, now, now, closed_at, problem, blocked)
+    same = (prev.size, prev.mtime_ns, prev.problem, prev.blocked) == (
+        size,
+        mtime_ns,
+        problem,
+        blocked,
+    )
+    return replace(
+        prev,
+        size=size,
+        mtime_ns=mtime_ns,
+        changed_at=prev.changed_at if same else now,
+        closed_at=closed_at if closed else prev.closed_at,
+        problem=problem,
+        blocked=blocked,
+    )
+
+
+def settled(seen: Seen, now: float, settle_seconds: float) -> bool:
+    """Whether an entry has been unchanged in size and mtime for `settle_seconds`.
+
+    A close event is never enough on its own: a copier may close and reopen
+    the file, and inotify cannot tell an open for writing from an open for
+    reading. Nor is one required: renames, network shares and files already
+    there at startup never send one, so time alone settles them.
+    """
+    return now - seen.changed_at >= settle_seconds

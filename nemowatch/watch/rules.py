@@ -1,0 +1,254 @@
+"""Which inbox files make a job, and when: a pure function of what was seen.
+
+`plan()` gets the `Seen` records of the inbox (top-level files, and the
+entries of each sub-folder) and the time; it never touches the clock or the
+filesystem, so every rule below is tested with plain numbers.
+
+Timing, in one place:
+
+- a job is ready when all of its files have settled (`settled()`);
+- a decision that goes ahead without the user, a video with the default
+  instructions or a job that fails with a problem, waits a further
+  `pair_wait_seconds` after everything in it settled: counting from the
+  settle rather than from first sight gives a person who copies a large
+  video and then writes its `.txt` the full wait after the copy ended.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Literal
+
+from nemowatch.config import WatchSettings
+from nemowatch.watch.files import (
+    FileKind,
+    Seen,
+    classify,
+    is_ignored,
+    observe,
+    settled,
+)
+from nemowatch.watch.pairing import group_top_level, instructions_key
+from nemowatch.watch.problems import bundle_problem, top_level_problem
+
+__all__ = [
+    "Candidate",
+    "Entries",
+    "FileKind",
+    "Plan",
+    "Seen",
+    "Waiting",
+    "classify",
+    "is_ignored",
+    "observe",
+    "plan",
+    "settled",
+]
+
+SETTLING = "still being written (settling)"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A job ready to be claimed, or one that must fail before any upload.
+
+    `kind` is "pair" for top-level files and "bundle" for a sub-folder; a
+    bundle is claimed as its `folder`. When `problem` is set, `media` holds
+    every file of the job except `instructions`, whatever its type, so that
+    moving `files` (or the folder) takes all of them to the failed folder.
+    """
+
+    name: str
+    kind: Literal["pair", "bundle"]
+    media: tuple[Path, ...]
+    instructions: Path | None
+    use_default_instructions: bool = False
+    folder: Path | None = None
+    #: one sentence saying what is wrong and how to fix it; None for a good job
+    problem: str | None = None
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return self.media + ((self.instructions,) if self.instructions else ())
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An inbox file or folder that is not a job yet, and why (shown by `status`)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entries:
+    """What the scanner holds: top-level files, and each sub-folder's entries."""
+
+    files: Sequence[Seen] = ()
+    folders: Mapping[Path, Sequence[Seen]] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """The outcome of one look at the inbox."""
+
+    ready: list[Candidate] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+    #: the earliest time something waiting may become ready with no new event;
+    #: the daemon plans again then. None when only a person can move things on.
+    wake_at: float | None = None
+
+    def wake(self, at: float) -> None:
+        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
+
+
+def plan(entries: Entries, now: float, settings: WatchSettings) -> Plan:
+    """Decide which jobs are ready, which must fail, and what waits for what."""
+    return _Planner(now, settings, entries).run()
+
+
+class _Planner:
+    """One run of the rules: walks the groups and folders, filling in a `Plan`."""
+
+    def __init__(self, now: float, settings: WatchSettings, entries: Entries) -> None:
+        self.now = now
+        self.settings = settings
+        self.entries = entries
+        self.out = Plan()
+        self.folder_names = {folder.name.casefold(): folder for folder in entries.folders}
+        ignore = settings.ignore_patterns
+        self.top = [s for s in entries.files if not is_ignored(s.name, ignore)]
+        #: top-level .txt files by what they name, to spot one left beside its bundle folder
+        self.top_txts = {
+            instructions_key(s.name): s.name
+            for s in self.top
+            if classify(s.name) is FileKind.INSTRUCTIONS
+        }
+
+    def run(self) -> Plan:
+        for blocked in (s for s in self.top if s.blocked):
+            self.out.waiting.append(Waiting(blocked.path, f"{blocked.name} {blocked.blocked}"))
+        for group in group_top_level([s for s in self.top if not s.blocked]):
+            self._top_level(group)
+        for folder in sorted(self.entries.folders, key=lambda p: p.name.casefold()):
+            self._bundle(folder, self.entries.folders[folder])
+        return self.out
+
+    # -- timing -----------------------------------------------------------------
+
+    def _settle_at(self, seens: Sequence[Seen]) -> float:
+        return max(s.changed_at for s in seens) + self.settings.settle_seconds
+
+    def _decide_at(self, seens: Sequence[Seen]) -> float:
+        return self._settle_at(seens) + self.settings.pair_wait_seconds
+
+    def _in(self, at: float) -> str:
+        return f"{math.ceil(at - self.now)}s"
+
+    def _decide(self, seens: Sequence[Seen], candidate: Candidate, waits: Sequence[Path]) -> None:
+        """Fail `candidate` with its problem once the wait is over; until then say when."""
+        at = self._decide_at(seens)
+        if self.now >= at:
+            self.out.ready.append(candidate)
+            return
+        for path in waits:
+            self.out.waiting.append(Waiting(path, f"{candidate.problem} (fails in {self._in(at)})"))
+        self.out.wake(at)
+
+    # -- top level --------------------------------------------------------------
+
+    def _top_level(self, group: list[Seen]) -> None:
+        txts = [s for s in group if classify(s.name) is FileKind.INSTRUCTIONS]
+        rest = [s for s in group if s not in txts]
+        unsettled = [s for s in group if not settled(s, self.now, self.settings.settle_seconds)]
+        if unsettled:
+            names = ", ".join(s.name for s in unsettled)
+            for s in group:
+                reason = (
+                    SETTLING if s in unsettled else f"waiting for {names} (still being written)"
+                )
+                self.out.waiting.append(Waiting(s.path, reason))
+            self.out.wake(self._settle_at(group))
+            return
+        problem = top_level_problem(rest, txts)
+        if problem is not None:
+            name = PurePath(rest[0].name).stem if rest else txts[0].name[:-4]
+            media = tuple(s.path for s in rest + txts[1:])
+            instructions = txts[0].path if txts else None
+            candidate = Candidate(name, "pair", media, instructions, problem=problem)
+            self._decide(group, candidate, [s.path for s in group])
+        elif not rest:
+            self.out.waiting.append(Waiting(txts[0].path, self._orphan_reason(txts[0])))
+        elif txts:
+            video, txt = rest[0], txts[0]
+            stem = PurePath(video.name).stem
+            self.out.ready.append(Candidate(stem, "pair", (video.path,), txt.path))
+        else:
+            self._lone_video(rest[0])
+
+    def _lone_video(self, video: Seen) -> None:
+        stem = PurePath(video.name).stem
+        reason = f"waiting for instructions: add {stem}.txt"
+        if not self.settings.default_instructions.strip():
+            self.out.waiting.append(Waiting(video.path, reason))
+            return
+        at = self._decide_at([video])
+        if self.now >= at:
+            candidate = Candidate(stem, "pair", (video.path,), None, use_default_instructions=True)
+            self.out.ready.append(candidate)
+            return
+        reason += f" (default instructions in {self._in(at)})"
+        self.out.waiting.append(Waiting(video.path, reason))
+        self.out.wake(at)
+
+    def _orphan_reason(self, txt: Seen) -> str:
+        key = txt.name[:-4]
+        folder = self.folder_names.get(key.casefold())
+        if folder is not None:
+            return f"instructions beside the folder {folder.name}: move {txt.name} into it"
+        if classify(key) is FileKind.VIDEO:
+            return f"instructions waiting for their video: add {key}"
+        return f"instructions waiting for their video: add {key}.mp4 (or .mov, .mkv, ...)"
+
+    # -- bundles ----------------------------------------------------------------
+
+    def _bundle(self, folder: Path, seens: Sequence[Seen]) -> None:
+        used = [s for s in seens if not is_ignored(s.name, self.settings.ignore_patterns)]
+        if not used:
+            reason = "empty folder: put a video and a .txt of instructions in it"
+            self.out.waiting.append(Waiting(folder, reason))
+            return
+        # A person must act on these whatever else happens: say so at once.
+        blocked = next((s for s in used if s.blocked), None)
+        if blocked is not None:
+            self.out.waiting.append(Waiting(folder, f"{blocked.name} {blocked.blocked}"))
+            return
+        # Ignored names take no part in the job, but one still changing (a
+        # download's .part) means the folder is not complete yet.
+        if not all(settled(s, self.now, self.settings.settle_seconds) for s in seens):
+            self.out.waiting.append(Waiting(folder, f"folder {SETTLING}"))
+            self.out.wake(self._settle_at(seens))
+            return
+        txts = sorted(
+            (s for s in used if classify(s.name) is FileKind.INSTRUCTIONS),
+            key=lambda s: s.name.casefold(),
+        )
+        rest = sorted((s for s in used if s not in txts), key=lambda s: s.name.casefold())
+        beside = self.top_txts.get(folder.name.casefold())
+        if not txts and beside is not None:
+            reason = f"no .txt inside: move {beside} into the folder"
+            self.out.waiting.append(Waiting(folder, reason))
+            return
+        media = tuple(s.path for s in rest + txts[1:])
+        instructions = txts[0].path if txts else None
+        problem = bundle_problem(folder, rest, txts)
+        candidate = Candidate(
+            folder.name, "bundle", media, instructions, folder=folder, problem=problem
+        )
+        if problem is None:
+            self.out.ready.append(candidate)
+        else:
+            self._decide(seens, candidate, [folder])

@@ -157,3 +157,39 @@ class Daemon:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    # -- the work folder and the commands -------------------------------------
+
+    @property
+    def work(self) -> Path:
+        """The work folder (the default `<inbox>/.nemowatch`)."""
+        return self.inbox / ".nemowatch"
+
+    def work_jobs(self) -> list[dict[str, Any]]:
+        """The journals (`job.json`) of the jobs in the work folder, oldest claim first."""
+        if not self.work.is_dir():
+            return []
+        found = []
+        for journal in sorted(self.work.glob("*/job.json")):
+            try:
+                found.append(dict(json.loads(journal.read_text())))
+            except (OSError, ValueError):
+                continue  # being rewritten or removed this instant: look again later
+        return found
+
+    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run `nemowatch --config <this config> ARGS...` as a person would, output as text."""
+        return subprocess.run(
+            [sys.executable, "-m", "nemowatch", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={k: v for k, v in os.environ.items() if not k.startswith("NEMO")},
+            check=False,
+        )
+
+
+def header(record: dict[str, Any], name: str) -> str | None:
+    """A request header of a journal record, looked up case-insensitively."""
+    wanted = name.lower()
+    return next((v for k, v in record["headers"].items() if k.lower() == wanted), None)

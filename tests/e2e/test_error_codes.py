@@ -303,6 +303,8 @@ def test_402_on_export_holds_the_edited_job_and_resumes_at_export(
 
     submits = daemon.calls("render_submit")
     assert [s["status"] for s in submits] == [402, 200]
+    assert len(daemon.calls("session")) == 1, "the held job kept its session"
+    assert submits[1]["body"]["sessionId"] == submits[0]["body"]["sessionId"]
     turns = daemon.calls("run_sse")
     assert len(turns) == 1, "the paid edit was not sent again"
     assert turns[0]["finished_at"] <= submits[0]["started_at"], "held after its edit"
@@ -367,6 +369,9 @@ def test_a_transient_answer_is_retried_and_the_job_delivered(
         assert got[: len(statuses)] == statuses, got
     else:
         assert got.count(fault["http_status"]) == fault["times"], got
+    if fault["endpoint"] == "state":  # one caller: the repeat waited for the Retry-After
+        first = next(i for i, c in enumerate(calls) if c["status"] == 429)
+        assert calls[first + 1]["started_at"] - calls[first]["finished_at"] >= 0.09
     assert "retry 1 of" in daemon.log_text()
     assert len(accepted(daemon.calls("run_sse"))) == 1
     assert daemon.failures() == []

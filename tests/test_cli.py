@@ -76,3 +76,36 @@ def test_unknown_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
         main(["config", "show", "--bogus"])
     assert caught.value.code == 2
     assert "--bogus" in capsys.readouterr().err
+
+
+def test_submit_runs_one_job_in_the_foreground_and_prints_the_result(
+    emulator_process: str, sample_video: Path, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "out"
+    done = run(
+        "submit",
+        str(sample_video),
+        "-i",
+        "Add a title\n---\nAnd some music",
+        env={
+            "NEMO_API_URL": emulator_process,
+            "NEMOWATCH_FOLDERS__OUTBOX": str(outbox),
+            "NEMOWATCH_EXPORT__POLL_FIRST_SECONDS": "0.2",
+            "NEMOWATCH_EXPORT__STATE_SETTLE_SECONDS": "0",
+        },
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"result: {outbox / 'clip.mp4'}" in done.stdout
+    assert (outbox / "clip.mp4").read_bytes()[4:8] == b"ftyp"
+    assert sample_video.exists(), "submit never moves the user's own files"
+    assert "upload" in done.stderr and "render" in done.stderr  # the progress bars
+
+
+def test_submit_of_an_unsupported_file_fails_before_uploading(
+    emulator_process: str, tmp_path: Path
+) -> None:
+    doc = tmp_path / "notes.pdf"
+    doc.write_bytes(b"%PDF-1.4")
+    done = run("submit", str(doc), "-i", "edit", env={"NEMO_API_URL": emulator_process})
+    assert done.returncode == 1
+    assert "notes.pdf is a type NemoVideo does not accept" in done.stdout

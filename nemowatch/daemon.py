@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from nemowatch import status
 from nemowatch.api import NemoClient
 from nemowatch.config import Settings
-from nemowatch.errors import ApiError, NemoError, OutOfCreditsError
+from nemowatch.errors import ApiError, OutOfCreditsError
 from nemowatch.jobs import finish
 from nemowatch.jobs.claim import ClaimRequest, claim, resume_claim
 from nemowatch.jobs.gate import PauseGate
@@ -263,10 +263,9 @@ class Daemon:
         self.active[job.id] = status.JobLine(job.id, job.name, job.stage.value)
         try:
             outcome = await Pipeline(folder, job, self.ctx).run()
-        except (NemoError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one job's bug must not stop a worker
             log.exception("%s: unexpected error", job.name)
-            finish.fail(folder, job, exc, self.settings, submit=False)
-            outcome = Outcome.FAILED
+            outcome = self._fail_unexpected(folder, job, exc)
         finally:
             self.active.pop(job.id, None)
             self._dirty = True
@@ -274,6 +273,19 @@ class Daemon:
             self._side(self._requeue_when_open(folder))
         elif outcome in (Outcome.DONE, Outcome.FAILED):
             self.finished.append((job, outcome))
+
+    def _fail_unexpected(self, folder: JobFolder, job: Job, exc: Exception) -> Outcome:
+        """Send the job to the failed folder with its log; if even that fails, leave it."""
+        try:
+            finish.fail(folder, job, exc, self.settings, submit=False)
+        except OSError as again:
+            log.error(
+                "%s: could not move it to the failed folder (%s); left in %s",
+                job.name,
+                again,
+                folder.path,
+            )
+        return Outcome.FAILED
 
     async def _requeue_when_open(self, folder: JobFolder) -> None:
         await self.gate.wait_open()

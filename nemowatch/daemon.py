@@ -74,6 +74,8 @@ class Daemon:
         self.started_at = time.time()
         self.known: set[str] = set()
         self.active: dict[str, status.JobLine] = {}
+        #: jobs held by an account condition, waiting for the gate to open
+        self.held: dict[str, status.JobLine] = {}
         self.waiting: list[dict[str, str]] = []
         self.credits: float | None = None
         self.finished: list[tuple[Job, Outcome]] = []
@@ -270,7 +272,8 @@ class Daemon:
             self.active.pop(job.id, None)
             self._dirty = True
         if outcome is Outcome.HELD:
-            self._side(self._requeue_when_open(folder))
+            self.held[job.id] = status.JobLine(job.id, job.name, job.stage.value, held=job.held)
+            self._side(self._requeue_when_open(folder, job.id))
         elif outcome in (Outcome.DONE, Outcome.FAILED):
             self.finished.append((job, outcome))
 
@@ -287,8 +290,9 @@ class Daemon:
             )
         return Outcome.FAILED
 
-    async def _requeue_when_open(self, folder: JobFolder) -> None:
+    async def _requeue_when_open(self, folder: JobFolder, job_id: str) -> None:
         await self.gate.wait_open()
+        self.held.pop(job_id, None)
         self.queue.put_nowait(folder)
 
     def _side(self, coro: Awaitable[None]) -> None:
@@ -338,7 +342,7 @@ class Daemon:
             next_check=next_check if self.gate.paused else None,
             credits=self.credits,
             queued=self.queue.qsize(),
-            jobs=list(self.active.values()),
+            jobs=[*self.active.values(), *self.held.values()],
             waiting=self.waiting,
             stopped=stopped,
         )

@@ -14,6 +14,7 @@ from nemowatch.config import MEDIA_TYPES, JobSettings
 from nemowatch.errors import InputError
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
+MB = 1024 * 1024  # jobs.max_file_mb counts these, as the service's 500 MB limit does
 ACCEPTED = ", ".join(MEDIA_TYPES)
 _TURN_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
 
@@ -22,7 +23,7 @@ def check_media(paths: list[Path], jobs: JobSettings) -> None:
     """Type, size and kind of every media file, before any byte is sent."""
     if not paths:
         raise InputError("There is no video or other media file to edit.")
-    limit = jobs.max_file_mb * 1024 * 1024
+    limit = jobs.max_file_mb * MB
     for path in paths:
         info = path.lstat()
         if not stat.S_ISREG(info.st_mode):
@@ -36,7 +37,7 @@ def check_media(paths: list[Path], jobs: JobSettings) -> None:
             raise InputError(f"{path.name} is empty (0 bytes); copy it again.")
         if info.st_size > limit:
             raise InputError(
-                f"{path.name} is {info.st_size / 1e6:.0f} MB, over the {jobs.max_file_mb:g} MB "
+                f"{path.name} is {info.st_size / MB:.3g} MB, over the {jobs.max_file_mb:g} MB "
                 "limit; compress or trim it and drop it again."
             )
 

@@ -42,7 +42,7 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (
         FileTooLargeError,
         "The file is too large for NemoVideo.",
-        "Compress or trim it (500 MB at most) and drop it again.",
+        "Compress or trim it to fit the service's limit and drop it again.",
     ),
     (
         EditNotApplied,
@@ -86,6 +86,8 @@ def explain(exc: BaseException) -> tuple[str, str]:
     """(one plain sentence, what to do next) for a job that failed with `exc`."""
     for cls, sentence, advice in _EXPLAINED:
         if isinstance(exc, cls):
+            if isinstance(exc, ApiCodeError) and exc.api_message:
+                sentence = f"{sentence[:-1]} (NemoVideo said: {exc.api_message})."
             return sentence or str(exc), advice
     if isinstance(exc, ApiCodeError):
         return (

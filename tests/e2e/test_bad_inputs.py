@@ -11,31 +11,15 @@ from __future__ import annotations
 import codecs
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from daemonkit import Daemon, wait_for
 
-from nemowatch.emulator import EmulatorServer
-
 VIDEO = "<the sample video>"
 TEXT = b"Trim the silences and add a title"
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Callable[..., Daemon]]:
-    """A daemon with configuration overrides (`jobs={...}`), killed at the end."""
-    made: list[Daemon] = []
-
-    def make(**overrides: dict[str, Any]) -> Daemon:
-        made.append(Daemon(tmp_path / "nw", emulator, **overrides))
-        return made[-1]
-
-    yield make
-    for d in made:
-        d.close()
 
 
 def put(daemon: Daemon, files: dict[str, bytes | str], video: Path) -> None:

@@ -9,7 +9,7 @@ what the daemon sent, from the emulator's journal.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,6 @@ from daemonkit import Daemon, header, wait_for
 from nemowatch.emulator import EmulatorServer
 
 PAIR_TEXT = "Trim the silences and add a title"
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Callable[..., Daemon]]:
-    """A daemon with configuration overrides (`api={...}`, `jobs={...}`), killed at the end."""
-    made: list[Daemon] = []
-
-    def make(**overrides: dict[str, Any]) -> Daemon:
-        made.append(Daemon(tmp_path / "nw", emulator, **overrides))
-        return made[-1]
-
-    yield make
-    for d in made:
-        d.close()
 
 
 def drop_pair(daemon: Daemon, video: Path, name: str, text: str = PAIR_TEXT) -> None:

@@ -241,7 +241,7 @@ async def test_user_token_rejected_raises_token_rejected_without_anonymous_call(
     assert isinstance(info.value.__cause__, TokenError)
     assert anon.call_count == 0
     assert bearers(route) == ["Bearer nmv_usr_mine12345"]
-    assert client.uses_anonymous_token is False
+    assert client.anonymous_client_id is None
 
 
 async def test_user_token_never_touches_the_client_id_or_the_cache(

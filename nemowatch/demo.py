@@ -25,7 +25,7 @@ INSTRUCTIONS = (
 TIMEOUT_SECONDS = 180
 
 
-def make_sample(path: Path, seconds: float = 4.0) -> Path:
+def make_sample(path: Path, seconds: float = 4.0, size: str = "320x240") -> Path:
     """A short test-pattern clip with a tone, made with the ffmpeg from imageio-ffmpeg."""
     import imageio_ffmpeg
 
@@ -38,7 +38,7 @@ def make_sample(path: Path, seconds: float = 4.0) -> Path:
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=320x240:rate=25",
+            f"testsrc2=size={size}:rate=25",
             "-f",
             "lavfi",
             "-i",

@@ -47,43 +47,8 @@ def no_thread_leak() -> Iterator[None]:
     pytest.fail(f"threads left running: {[t.name for t in leaked]}")
 
 
-def make_video(path: Path, seconds: float = 1.5, size: str = "160x120") -> Path:
-    """A real, small H.264/AAC MP4 made with the ffmpeg that imageio-ffmpeg ships."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={size}:rate=10",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return path
-
-
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_video(tmp_path_factory.mktemp("media") / "clip.mp4")
+    from nemowatch.demo import make_sample
+
+    return make_sample(tmp_path_factory.mktemp("media") / "clip.mp4", 1.5, "160x120")

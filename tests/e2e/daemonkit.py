@@ -12,14 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import tomli_w
+from waiting import wait_for
 
 from nemowatch.emulator import EmulatorServer
+
+__all__ = ["Daemon", "wait_for"]
 
 T = TypeVar("T")
 
@@ -30,18 +31,6 @@ FAST_EMULATOR = {
     "render_seconds": 0.4,
     "force_silent": False,
 }
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Daemon:

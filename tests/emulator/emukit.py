@@ -8,14 +8,13 @@ document, independently of the code it will be used to test.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+from waiting import wait_for
 
 ATTRIBUTION = {
     "X-Skill-Source": "nemowatch-tests",
@@ -33,14 +32,7 @@ FAST: dict[str, Any] = {
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, step: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(step)
+    return wait_for(predicate, timeout, step=step)
 
 
 @dataclass

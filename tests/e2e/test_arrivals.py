@@ -105,3 +105,26 @@ def test_a_file_written_slowly_is_uploaded_only_after_its_last_byte(
     assert upload["first_byte_at"] >= last_byte_at
     assert upload["body"]["files"][0]["size"] == final_size
     assert daemon.stop() == 0
+
+
+def test_files_already_in_the_inbox_at_startup_are_found(
+    daemon: Daemon, sample_video: Path
+) -> None:
+    daemon.note("early.txt", "Add a title")
+    daemon.drop(sample_video, "early.mp4")
+    daemon.start()
+    (result,) = delivered(daemon)
+    assert result.name == "early.mp4"
+    assert daemon.stop() == 0
+
+
+def test_the_polling_observer_delivers_too(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(watch={"polling": True, "rescan_seconds": 60})
+    daemon.start()
+    daemon.note("polled.txt", "Add a title")
+    daemon.drop(sample_video, "polled.mp4")
+    (result,) = delivered(daemon)
+    assert result.name == "polled.mp4"
+    assert daemon.stop() == 0

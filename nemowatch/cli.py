@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import tomli_w
@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"nemowatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logsetup.configure(loaded.settings.logging.level)
+    # Started by systemd with stderr on the journal: priorities, no timestamps.
+    logsetup.configure(
+        loaded.settings.logging.level, journal=bool(os.environ.get("JOURNAL_STREAM"))
+    )
     handler = COMMANDS[(args.command, getattr(args, "action", None))]
     try:
         return handler(args, loaded)
@@ -133,16 +136,31 @@ def _emulator(argv: list[str]) -> int:
 def _run(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch.api import open_client
     from nemowatch.daemon import Daemon
+    from nemowatch.notify import Notifier
+
+    notifier = Notifier(os.environ.get("NOTIFY_SOCKET"), _watchdog_usec(os.environ))
+
+    def reload() -> config.Settings:
+        return config.load(args.config).settings  # SIGHUP: the same lookup as at start
 
     async def serve() -> int:
         async with open_client(loaded.settings) as client:
-            return await Daemon(loaded.settings, client).serve()
+            daemon = Daemon(loaded.settings, client, notifier=notifier, reload=reload)
+            return await daemon.serve()
 
     try:
         return asyncio.run(serve())
     except OSError as exc:
         print(f"nemowatch: could not start: {exc}", file=sys.stderr)
         return EXIT_START
+
+
+def _watchdog_usec(environ: Mapping[str, str]) -> int | None:
+    """systemd's watchdog interval, when it is meant for this process."""
+    usec, pid = environ.get("WATCHDOG_USEC", ""), environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or (pid.isdigit() and int(pid) != os.getpid()):
+        return None
+    return int(usec)
 
 
 def _status(args: argparse.Namespace, loaded: config.Loaded) -> int:

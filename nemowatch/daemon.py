@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,27 +22,45 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from nemowatch import status
 from nemowatch.api import NemoClient
 from nemowatch.config import Settings
-from nemowatch.errors import ApiError, OutOfCreditsError
+from nemowatch.errors import ApiError, ConfigError, OutOfCreditsError
 from nemowatch.jobs import finish
 from nemowatch.jobs.claim import ClaimRequest, claim, resume_claim
 from nemowatch.jobs.gate import PauseGate
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job, JobStage
 from nemowatch.jobs.pipeline import Context, Outcome, Pipeline
+from nemowatch.notify import Notifier
 from nemowatch.watch.inbox import Inbox
 from nemowatch.watch.observer import InboxWatcher, WatchEvent
 
 log = logging.getLogger("nemowatch")
 T = TypeVar("T")
 
-RESCAN, STOP = "rescan", "stop"
+RESCAN, STOP, RELOAD = "rescan", "stop", "reload"
+#: settings a reload cannot change: they shape what was built at start-up
+RESTART_ONLY = (
+    ("folders", None),
+    ("api", "base_url"),
+    ("api", "client_id"),
+    ("api", "client_id_file"),
+    ("watch", "polling"),
+)
 Event = WatchEvent | str
 
 
 class Daemon:
-    def __init__(self, settings: Settings, client: NemoClient) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: NemoClient,
+        *,
+        notifier: Notifier | None = None,
+        reload: Callable[[], Settings] | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
+        self.notifier = notifier or Notifier(None)
+        self._reload = reload
         folders = settings.folders
         self.gate = PauseGate()
         self.should_exit = asyncio.Event()
@@ -91,12 +109,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.events.put_nowait, RELOAD)
         try:
             await self.startup()
             await self.main_loop()
         finally:
             await self.shutdown()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         return 0
 
@@ -121,10 +140,7 @@ class Daemon:
         self.watcher.start(asyncio.get_running_loop())
         self.inbox.scan()
         self._plan_and_claim()
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"worker-{i}")
-            for i in range(self.settings.jobs.max_parallel)
-        ]
+        self._start_workers()
         self.scheduler.add_job(
             self.events.put_nowait,
             "interval",
@@ -141,6 +157,7 @@ class Daemon:
         )
         self.scheduler.start()
         self._write_status(force=True)
+        self.notifier.ready()
         log.info(
             "watching %s (outbox %s, failed %s); %d job(s) resumed",
             folders.inbox,
@@ -151,8 +168,9 @@ class Daemon:
 
     async def main_loop(self) -> None:
         while not self.should_exit.is_set():
+            self.notifier.ping_if_due(time.monotonic())
             try:
-                event: Event | None = await asyncio.wait_for(self.events.get(), self._wake)
+                event: Event | None = await asyncio.wait_for(self.events.get(), self._timeout())
             except TimeoutError:
                 event = None
             while event is not None:
@@ -162,7 +180,14 @@ class Daemon:
                 event = None if self.events.empty() else self.events.get_nowait()
             self._plan_and_claim()
 
+    def _timeout(self) -> float | None:
+        """Until the inbox needs another look or the watchdog a ping, whichever is first."""
+        ping = self.notifier.watchdog_due_in(time.monotonic())
+        waits = [w for w in (self._wake, ping) if w is not None]
+        return min(waits) if waits else None
+
     async def shutdown(self) -> None:
+        self.notifier.stopping()
         self.watcher.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
@@ -184,7 +209,9 @@ class Daemon:
     # -- inbox --------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
-        if event == RESCAN:
+        if event == RELOAD:
+            self._reconfigure()
+        elif event == RESCAN:
             self.inbox.scan()
             for folder in existing_jobs(self.settings.folders.work_dir):
                 if folder.path.name not in self.known:
@@ -244,8 +271,14 @@ class Daemon:
         task.cancel()
         return None
 
-    async def _worker(self) -> None:
-        while not self.stopping.is_set():
+    def _start_workers(self) -> None:
+        """Bring the number of workers up to jobs.max_parallel (extra ones retire)."""
+        self._workers = [t for t in self._workers if not t.done()]
+        for index in range(len(self._workers), self.settings.jobs.max_parallel):
+            self._workers.append(asyncio.create_task(self._worker(index), name=f"worker-{index}"))
+
+    async def _worker(self, index: int) -> None:
+        while not self.stopping.is_set() and index < self.settings.jobs.max_parallel:
             if self.gate.paused:
                 await self._unless_stopping(self.gate.wait_open())
                 continue
@@ -300,6 +333,52 @@ class Daemon:
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
+    # -- reload ------------------------------------------------------------------
+
+    def _reconfigure(self) -> None:
+        """SIGHUP: read the configuration again; apply what can change while running."""
+        if self._reload is None:
+            return
+        self.notifier.reloading()
+        try:
+            new = self._reload()
+        except ConfigError as exc:
+            log.error("reload rejected, the old configuration stays in force: %s", exc)
+        else:
+            self._apply(new)
+        finally:
+            self.notifier.ready()
+
+    def _apply(self, new: Settings) -> None:
+        old = self.settings
+        data = new.model_dump()
+        kept = []
+        for section, key in RESTART_ONLY:
+            before, after = _value(old, section, key), _value(new, section, key)
+            if before != after:
+                kept.append(f"{section}.{key}" if key else section)
+                if key:
+                    data[section][key] = before
+                else:
+                    data[section] = old.model_dump()[section]
+        merged = Settings.model_validate(data)
+        if kept:
+            log.warning(
+                "reload: %s changed; that takes a restart (kept as before)", ", ".join(kept)
+            )
+        self.settings = self.ctx.settings = merged
+        self.inbox.reconfigure(merged.watch)
+        self.client.reconfigure(merged.api, merged.export)
+        self.ctx.uploads = asyncio.Semaphore(merged.jobs.max_parallel_uploads)
+        logging.getLogger().setLevel(merged.logging.level)
+        for job_id, seconds in (
+            ("rescan", merged.watch.rescan_seconds),
+            ("account", merged.jobs.credit_check_minutes * 60),
+        ):
+            self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
+        self._start_workers()
+        log.info("configuration reloaded (%d job(s) at once)", merged.jobs.max_parallel)
+
     # -- account and status ---------------------------------------------------
 
     async def _check_account(self) -> None:
@@ -350,3 +429,20 @@ class Daemon:
             status.write(self.settings.folders.state_dir, snapshot)
         except OSError as exc:
             log.warning("cannot write the status file: %s", exc)
+        self.notifier.status(self._status_line(next_check))
+
+    def _status_line(self, next_check: float | None) -> str:
+        """What `systemctl status` shows: "2 running, 5 queued" or why it is paused."""
+        if self.gate.paused:
+            when = (
+                time.strftime(", next check %H:%M", time.localtime(next_check))
+                if next_check
+                else ""
+            )
+            return f"paused: {self.gate.reason}{when}"
+        return f"{len(self.active)} running, {self.queue.qsize()} queued"
+
+
+def _value(settings: Settings, section: str, key: str | None) -> object:
+    part = getattr(settings, section)
+    return part if key is None else getattr(part, key)

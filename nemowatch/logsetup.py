@@ -8,12 +8,30 @@ import sys
 from nemowatch.redact import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+#: syslog priorities, which journald reads from a `<N>` prefix on each line
+PRIORITIES = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 
 
-def configure(level: str) -> None:
-    """Send log lines to stderr at `level`, with every token masked."""
+class JournalFormatter(logging.Formatter):
+    """No timestamp (journald adds its own); a `<N>` priority prefix per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{PRIORITIES.get(record.levelname, 6)}>"
+        text = f"{record.name}: {super().format(record)}"
+        return "\n".join(prefix + line for line in text.splitlines())
+
+
+def configure(level: str, *, journal: bool = False) -> None:
+    """Send log lines to stderr at `level`, with every token masked.
+
+    `journal`: started by systemd with stderr connected to journald
+    (`$JOURNAL_STREAM` set), so lines carry priorities instead of timestamps.
+    """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    if journal:
+        handler.setFormatter(JournalFormatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

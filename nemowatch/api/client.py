@@ -171,6 +171,19 @@ class NemoClient:
 
         return await self._retry.run(once, endpoint)
 
+    def reconfigure(self, api: ApiSettings, export: ExportSettings) -> None:
+        """Settings changed by a reload: timeouts, headers, polling, the token.
+
+        The API address and the client id are fixed for the client's life
+        (the token cache and identity hang on them); the daemon keeps those.
+        """
+        new_token = api.token.get_secret_value().strip()
+        if new_token != self._user_token:
+            redact.register(new_token)
+            self._user_token = new_token
+            self._token = new_token or None  # an anonymous one is fetched when next needed
+        self._api, self._export = api, export
+
     # -- identity ---------------------------------------------------------
 
     @property

@@ -66,6 +66,10 @@ class Inbox:
         self._files: dict[Path, Seen] = {}
         self._folders: dict[Path, dict[Path, Seen]] = {}
 
+    def reconfigure(self, settings: WatchSettings) -> None:
+        """New settle time, pair wait, default instructions or ignore patterns (a reload)."""
+        self._settings = settings
+
     def entries(self) -> Entries:
         """A snapshot of the table, as `rules.plan()` takes it."""
         folders = {folder: list(seens.values()) for folder, seens in self._folders.items()}

@@ -76,13 +76,14 @@ class Daemon:
         self.config.write_text(tomli_w.dumps(settings))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Daemon:
+    def start(self, env: dict[str, str] | None = None) -> Daemon:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("NEMO")}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"],
                 stdout=log,
                 stderr=log,
-                env={k: v for k, v in os.environ.items() if not k.startswith("NEMO")},
+                env={**clean, **(env or {})},
             )
         wait_for(lambda: (self.state / "status.json").exists(), 20, "the daemon to start")
         return self

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("-f", "--file", type=Path, help="a .txt file of instructions")
     retry = commands.add_parser("retry", help="put a failed job back in line")
     retry.add_argument("name", help="the job's folder name in the failed folder")
+    commands.add_parser(
+        "doctor", help="check folders, filesystem, inotify limits, token and disk space"
+    )
     demo = commands.add_parser("demo", help="the whole flow offline, on the emulator")
     demo.add_argument("--dir", type=Path, help="keep the demo folders here")
 
@@ -205,6 +208,12 @@ def _demo(args: argparse.Namespace, loaded: config.Loaded) -> int:
     return EXIT_OK
 
 
+def _doctor(args: argparse.Namespace, loaded: config.Loaded) -> int:
+    from nemowatch import doctor
+
+    return doctor.command(args, loaded)
+
+
 COMMANDS: dict[tuple[str, str | None], Command] = {
     ("config", "init"): _config_init,
     ("config", "show"): _config_show,
@@ -215,4 +224,5 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("submit", None): _submit,
     ("retry", None): _retry,
     ("demo", None): _demo,
+    ("doctor", None): _doctor,
 }

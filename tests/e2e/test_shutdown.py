@@ -46,3 +46,28 @@ def test_a_second_signal_forces_the_exit(
     assert daemon.proc.wait(timeout=10) == 0
     assert time.monotonic() - asked < 5
     daemon.proc = None
+
+
+def test_sigterm_during_a_large_upload_exits_in_time_and_the_job_completes_later(
+    make_daemon: Callable[..., Daemon], sample_video: Path, tmp_path: Path
+) -> None:
+    daemon = make_daemon(jobs={"stop_grace_seconds": 1})
+    # the answer to the upload comes late: the request is still under way at SIGTERM
+    daemon.emulator.control.add_faults([{"endpoint": "upload", "delay_seconds": 8}])
+    big = tmp_path / "big.mp4"
+    with big.open("wb") as f:
+        f.write(sample_video.read_bytes())
+        f.write(b"\0" * 60 * 1024 * 1024)
+    daemon.start()
+    daemon.note("big.txt", "Add a title")
+    big.rename(daemon.inbox / "big.mp4")
+    wait_for(lambda: daemon.calls("upload"), 20, "the upload to start")
+    asked = time.monotonic()
+    assert daemon.stop(timeout=10) == 0
+    assert time.monotonic() - asked < 5
+    (journal,) = daemon.work.glob("*/job.json")
+    assert '"stage": "session"' in journal.read_text(), "not marked uploaded: it will be redone"
+    daemon.start()
+    wait_for(daemon.outputs, 40, "the result after the restart")
+    assert daemon.stop() == 0
+    assert len(daemon.calls("run_sse")) == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tomli_w
 
-from nemowatch import __version__, config, logsetup
+from nemowatch import __version__, config, logsetup, service
 from nemowatch.errors import ConfigError, NemoError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "doctor", help="check folders, filesystem, inotify limits, token and disk space"
     )
+    service.add_parser(commands)
     demo = commands.add_parser("demo", help="the whole flow offline, on the emulator")
     demo.add_argument("--dir", type=Path, help="keep the demo folders here")
 
@@ -225,4 +226,6 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("retry", None): _retry,
     ("demo", None): _demo,
     ("doctor", None): _doctor,
+    ("service", "install"): service.command,
+    ("service", "uninstall"): service.command,
 }

@@ -3,6 +3,7 @@
     NemoError
     ├── ConfigError                 the configuration file or an override is invalid
     ├── InputError                  a job's files cannot be processed as they are
+    ├── ServiceError                the systemd unit cannot be installed or removed
     └── ApiError                    anything that went wrong talking to NemoVideo
         ├── TransportError          no usable answer: connection, timeout, cut stream
         │   ├── StreamIdleError     only heartbeats for api.sse_idle_timeout_seconds
@@ -48,6 +49,14 @@ class ConfigError(NemoError):
 
 class InputError(NemoError):
     """A job's files cannot be processed; the message says how to fix them."""
+
+
+class ServiceError(NemoError):
+    """The unit cannot be installed or removed; `usage` marks a wrong command line."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ApiError(NemoError):

@@ -254,3 +254,6 @@ def test_the_wheel_ships_the_example_file(tmp_path: Path) -> None:
         info = zf.getinfo("nemowatch/data/nemowatch.toml")
         assert zf.read(info) == EXAMPLE.read_bytes()
         assert not stat.S_ISLNK(info.external_attr >> 16)
+        for unit in ("nemowatch.service", "nemowatch@.service"):  # `service install` needs them
+            shipped = zf.read(f"nemowatch/data/systemd/{unit}")
+            assert shipped == (REPO / "systemd" / unit).read_bytes()

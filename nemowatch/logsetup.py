@@ -7,7 +7,7 @@ import sys
 
 from nemowatch.redact import RedactingFilter
 
-FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
 #: syslog priorities, which journald reads from a `<N>` prefix on each line
 PRIORITIES = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 

@@ -117,6 +117,14 @@ async def test_a_bundle_folder_and_its_files_are_reported(watched: Watched, tmp_
     await watched.wait_for(lambda e: e.path == watched.inbox / "trip" / "b.mp4")
 
 
+async def test_a_folder_made_in_place_is_followed_for_its_files(watched: Watched) -> None:
+    folder = watched.inbox / "shoot"
+    folder.mkdir()
+    await watched.wait_for(lambda e: e.path == folder)
+    (folder / "clip.mp4").write_bytes(b"x")
+    await watched.wait_for(lambda e: e.path == folder / "clip.mp4")
+
+
 async def test_a_deletion_is_reported_as_removed(watched: Watched) -> None:
     path = watched.inbox / "clip.mp4"
     path.write_bytes(b"x")

@@ -36,6 +36,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
 from watchdog.observers.polling import PollingObserver
 
 #: what the watcher asks watchdog for (inotify is told to report only these)
@@ -55,6 +56,12 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 #: `-W error` (as in the test suite) that warning kills watchdog's reader
 #: thread and the inbox goes deaf, so it is silenced, and only it.
 BENIGN_WATCHDOG_WARNING = r"Callback with id .* already exists for watch"
+#: how long watchdog holds a "moved from" while it looks for the matching "moved to".
+#: Its default, 0.5 s, holds every later event too (the queue is in order), and each
+#: claim is such an unmatched move (out of the inbox into the unwatched work folder),
+#: so a drop right after a claim waited up to half a second. The kernel reports both
+#: halves of a rename between watched folders back to back: 50 ms is ample.
+MOVE_PAIRING_SECONDS = 0.05
 #: watchdog 7 logs this at ERROR when its emitter loops once more after stop();
 #: nothing is lost (the observer is being stopped on purpose)
 BENIGN_WATCHDOG_ERROR = "called when the thread is inactive"
@@ -161,6 +168,7 @@ class InboxWatcher:
         warnings.filterwarnings("ignore", BENIGN_WATCHDOG_WARNING, RuntimeWarning)
         # Observers are built here, not in __init__: the inotify one starts a
         # reader thread as soon as it exists, and only stop() ends it.
+        InotifyMoveEventGrouper.delay = MOVE_PAIRING_SECONDS
         observer = PollingObserver(timeout=self._poll_seconds) if self._polling else Observer()
         self._handler = _Handler(loop, self._on_event, self._work_dir, self._follow)
         self._observer = observer

@@ -101,6 +101,7 @@ class Daemon:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._wake: float | None = None
         self._dirty = True
+        self._status_pending = False
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -148,7 +149,8 @@ class Daemon:
             seconds=self.settings.watch.rescan_seconds,
             id="rescan",
         )
-        self.scheduler.add_job(self._write_status, "interval", seconds=1.0, id="status")
+        # a heartbeat for updated_at; changes are written by _mark() within a second
+        self.scheduler.add_job(self._write_status, "interval", seconds=30, args=[True], id="status")
         self.scheduler.add_job(
             self._check_account,
             "interval",
@@ -239,7 +241,7 @@ class Daemon:
             self.inbox.forget([ready.folder] if ready.folder else ready.files)
             if folder is not None:
                 self._enqueue(folder)
-        self._dirty = True
+        self._mark()
 
     def _adopt(self, folder: JobFolder) -> None:
         try:
@@ -303,7 +305,7 @@ class Daemon:
             outcome = self._fail_unexpected(folder, job, exc)
         finally:
             self.active.pop(job.id, None)
-            self._dirty = True
+            self._mark()
         if outcome is Outcome.HELD:
             self.held[job.id] = status.JobLine(job.id, job.name, job.stage.value, held=job.held)
             self._side(self._requeue_when_open(folder, job.id))
@@ -399,15 +401,26 @@ class Daemon:
         line = self.active.get(job.id)
         if line is not None:
             line.stage, line.held, line.progress = job.stage.value, job.held, ""
-        self._dirty = True
+        self._mark()
 
     def progress(self, job: Job, what: str, done: float, total: float) -> None:
         line = self.active.get(job.id)
         if line is not None:
             line.progress = f"{what} {100 * done / total:.0f}%" if total else what
-        self._dirty = True
+        self._mark()
 
-    def _write_status(self, *, force: bool = False, stopped: bool = False) -> None:
+    def _mark(self) -> None:
+        """Something `status` shows changed: write the status file within a second."""
+        self._dirty = True
+        if not self._status_pending:
+            self._status_pending = True
+            asyncio.get_running_loop().call_later(1.0, self._flush_status)
+
+    def _flush_status(self) -> None:
+        self._status_pending = False
+        self._write_status()
+
+    def _write_status(self, force: bool = False, *, stopped: bool = False) -> None:
         if not (self._dirty or force):
             return
         self._dirty = False

@@ -65,6 +65,8 @@ class Inbox:
         self._clock = clock
         self._files: dict[Path, Seen] = {}
         self._folders: dict[Path, dict[Path, Seen]] = {}
+        #: each sub-folder's mtime at its last full look (unchanged: nothing came or went)
+        self._folder_mtimes: dict[Path, int] = {}
 
     def reconfigure(self, settings: WatchSettings) -> None:
         """New settle time, pair wait, default instructions or ignore patterns (a reload)."""
@@ -86,6 +88,7 @@ class Inbox:
         now = self._clock()
         files: dict[Path, Seen] = {}
         folders: dict[Path, dict[Path, Seen]] = {}
+        mtimes: dict[Path, int] = {}
         with os.scandir(self._inbox) as listing:
             for entry in listing:
                 if self._ignored(entry.name):
@@ -96,12 +99,21 @@ class Inbox:
                 except FileNotFoundError:
                     continue  # gone between the listing and the lstat
                 if stat.S_ISDIR(info.st_mode):
-                    seens = self._scan_folder(path, now, self._folders.get(path, {}))
+                    old = self._folders.get(path)
+                    if old is not None and self._folder_mtimes.get(path) == info.st_mtime_ns:
+                        # Nothing added, removed or renamed in it: the rescan is a safety
+                        # net for lost events, and a job's files are looked at again
+                        # before it is called ready, so its entries are kept as they are.
+                        folders[path] = old
+                        mtimes[path] = info.st_mtime_ns
+                        continue
+                    seens = self._scan_folder(path, now, old or {})
                     if seens is not None:
                         folders[path] = seens
+                        mtimes[path] = info.st_mtime_ns
                 else:
                     files[path] = self._look(self._files.get(path), path, info, now)
-        self._files, self._folders = files, folders
+        self._files, self._folders, self._folder_mtimes = files, folders, mtimes
 
     def note(self, path: Path, closed: bool = False) -> None:
         """Bring the table up to date for one watcher event (created, closed, removed)."""

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
 from watchdog.observers.polling import PollingObserver
 
@@ -58,9 +57,14 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 BENIGN_WATCHDOG_WARNING = r"Callback with id .* already exists for watch"
 #: how long watchdog holds a "moved from" while it looks for the matching "moved to".
 #: Its default, 0.5 s, holds every later event too (the queue is in order), and each
-#: claim is such an unmatched move (out of the inbox into the unwatched work folder),
-#: so a drop right after a claim waited up to half a second. The kernel reports both
-#: halves of a rename between watched folders back to back: 50 ms is ample.
+#: claim is such an unmatched move (out of the inbox into the work folder, whose
+#: events are dropped), so a drop right after a claim waited up to half a second;
+#: the held moves also made watchdog's linear queue search the daemon's biggest CPU
+#: cost at scale. The kernel reports both halves of a rename back to back: 50 ms is
+#: ample.
+#:
+#: (One recursive watch stays: a watch per bundle folder would cost watchdog an
+#: inotify instance and a thread per folder, and the default limit is 128.)
 MOVE_PAIRING_SECONDS = 0.05
 #: watchdog 7 logs this at ERROR when its emitter loops once more after stop();
 #: nothing is lost (the observer is being stopped on purpose)
@@ -107,16 +111,12 @@ class _Handler(FileSystemEventHandler):
         loop: asyncio.AbstractEventLoop,
         on_event: Callable[[WatchEvent], None],
         skip: Path,
-        follow: Callable[[FileSystemEvent], None],
     ) -> None:
         self._loop = loop
         self._on_event = on_event
         self._skip = skip
-        self._follow = follow
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            self._follow(event)  # watch a new bundle folder before its event is handled
         for item in translate(event):
             if item.path == self._skip or item.path.is_relative_to(self._skip):
                 continue  # the work folder: journals and claimed files, never new work
@@ -129,7 +129,7 @@ class InboxWatcher:
     """Watches the inbox and its sub-folders and calls `on_event` on the event loop.
 
     Args:
-        inbox: the folder to watch, with each sub-folder one level down (bundles).
+        inbox: the folder to watch, recursively (bundles are sub-folders).
         polling: use watchdog's polling observer (NFS/SMB inboxes, `watch.polling`).
         on_event: called on the loop thread, once per `WatchEvent`.
         work_dir: events under it are dropped; default `<inbox>/.nemowatch`.
@@ -151,9 +151,6 @@ class InboxWatcher:
         self._work_dir = work_dir if work_dir is not None else inbox / ".nemowatch"
         self._poll_seconds = poll_seconds
         self._observer: BaseObserver | None = None
-        self._handler: _Handler | None = None
-        self._watches: dict[Path, ObservedWatch] = {}
-        self._lock = threading.Lock()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start watching; events reach `on_event` on `loop`.
@@ -170,52 +167,16 @@ class InboxWatcher:
         # reader thread as soon as it exists, and only stop() ends it.
         InotifyMoveEventGrouper.delay = MOVE_PAIRING_SECONDS
         observer = PollingObserver(timeout=self._poll_seconds) if self._polling else Observer()
-        self._handler = _Handler(loop, self._on_event, self._work_dir, self._follow)
-        self._observer = observer
+        handler = _Handler(loop, self._on_event, self._work_dir)
         try:
-            self._watch(self._inbox)
-            with os.scandir(self._inbox) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        self._watch(Path(entry.path))
+            observer.schedule(
+                handler, str(self._inbox), recursive=True, event_filter=WATCHED_EVENTS
+            )
             observer.start()
         except BaseException:
-            self._observer = None
             observer.stop()  # also ends the threads of a half-started observer
             raise
-
-    # Not one recursive watch: the work folder lives inside the inbox, and every
-    # journal write and claim there would come back as events for watchdog to
-    # group and for us to drop (a third of the daemon's CPU at scale). Instead
-    # the inbox and each bundle folder in it (one level deep) get a watch of
-    # their own; the work folder and hidden folders get none.
-
-    def _watch(self, folder: Path) -> None:
-        if folder != self._inbox and (folder == self._work_dir or folder.name.startswith(".")):
-            return
-        assert self._observer is not None and self._handler is not None
-        with self._lock:
-            if folder not in self._watches:
-                self._watches[folder] = self._observer.schedule(
-                    self._handler, str(folder), recursive=False, event_filter=WATCHED_EVENTS
-                )
-
-    def _unwatch(self, folder: Path) -> None:
-        with self._lock:
-            watch = self._watches.pop(folder, None)
-        if watch is not None and self._observer is not None:
-            with contextlib.suppress(KeyError, OSError):
-                self._observer.unschedule(watch)
-
-    def _follow(self, event: FileSystemEvent) -> None:
-        """Runs on watchdog's thread: a bundle folder came or went at the top level."""
-        gone = Path(os.fsdecode(event.src_path))
-        came = Path(os.fsdecode(event.dest_path)) if event.dest_path else gone
-        if isinstance(event, DirCreatedEvent | DirMovedEvent) and came.parent == self._inbox:
-            with contextlib.suppress(OSError):
-                self._watch(came)
-        if isinstance(event, DirDeletedEvent | DirMovedEvent) and gone.parent == self._inbox:
-            self._unwatch(gone)
+        self._observer = observer
 
     def stop(self) -> None:
         """Stop watching and join watchdog's threads; safe to call more than once."""
@@ -224,7 +185,6 @@ class InboxWatcher:
             return
         observer.stop()
         observer.join()
-        self._watches.clear()
 
 
 async def events(queue: asyncio.Queue[WatchEvent]) -> AsyncIterator[WatchEvent]:

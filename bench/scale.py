@@ -1,0 +1,195 @@
+"""Scale: many pairs dropped at once into the inbox of a real `nemowatch run`.
+
+    python -m bench.scale [--pairs 100 1000] [--parallel 8] [--settle 1] [--interval 0]
+    python -m bench.scale --quick
+
+Each size gets its own emulator (zero delays) and daemon. Reports the wall
+time from the first drop until every pair is delivered, the daemon's CPU
+seconds per job (/proc/PID/stat, first drop to last delivery), its peak RSS
+and open descriptors (sampled from /proc every 20 ms), and whether every job
+was delivered exactly once: every output present once, nothing failed, and
+the emulator saw one upload, one edit turn and one render per pair.
+`--interval` spaces the drops instead (then the close-to-upload figures in
+the JSON measure detection alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    FAST_EXPORT,
+    ZERO_DELAYS,
+    Row,
+    Sampler,
+    cpu_seconds,
+    daemon_process,
+    drop_pair,
+    emulator_process,
+    percentile,
+    print_table,
+    save,
+    uploads_by_name,
+    verdict,
+)
+from nemowatch.emulator import EmulatorControl
+
+TARGET_CPU_MS = 30.0
+#: "flat in the number of queued jobs": the largest size's peak within 20 % of the smallest's
+FLAT_RATIO = 1.2
+
+
+def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One emulator, one daemon, `pairs` pairs; the figures of that size."""
+    (root / "emu").mkdir(parents=True)
+    clip = root / "clip.mp4"
+    clip.write_bytes(os.urandom(args.clip_kb * 1024))
+    with (
+        emulator_process(root / "emu", *ZERO_DELAYS) as url,
+        EmulatorControl(url, timeout=60) as control,
+        daemon_process(
+            root / "nw",
+            url,
+            watch={"settle_seconds": args.settle, "rescan_seconds": 60},
+            jobs={"max_parallel": args.parallel, "max_parallel_uploads": args.parallel},
+            export=FAST_EXPORT,
+        ) as daemon,
+    ):
+        daemon.wait_started()
+        with Sampler(daemon.pid) as sampler:
+            cpu_before = cpu_seconds(daemon.pid)
+            closed: dict[str, float] = {}
+            started = time.time()
+            for i in range(pairs):
+                name = f"clip{i:04d}"
+                closed[f"{name}.mp4"] = drop_pair(daemon.inbox, name, clip)
+                if args.interval:
+                    time.sleep(args.interval)
+            daemon.wait_for(
+                lambda: len(daemon.outputs()) >= pairs or daemon.failures(),
+                args.timeout,
+                f"{pairs} deliveries",
+                every=0.1,
+            )
+            wall = time.time() - started
+            cpu = cpu_seconds(daemon.pid) - cpu_before
+        uploads = control.journal(endpoint="upload")
+        turns = control.journal(endpoint="run_sse")
+        renders = {r["id"] for r in control.renders()}
+        outputs = sorted(p.name for p in daemon.outputs())
+        failures = daemon.failures()
+    by_name = uploads_by_name(uploads)
+    delays = [by_name[n]["first_byte_at"] - t for n, t in closed.items() if n in by_name]
+    once = (
+        outputs == sorted(closed)
+        and not failures
+        and len(uploads) == len(turns) == len(renders) == pairs
+    )
+    return {
+        "pairs": pairs,
+        "wall_seconds": round(wall, 1),
+        "daemon_cpu_seconds": round(cpu, 2),
+        "daemon_cpu_ms_per_job": round(1000 * cpu / pairs, 1),
+        "daemon_peak_rss_mb": round(sampler.peak_rss_mb(), 1),
+        "daemon_peak_open_fds": sampler.peak_fds(),
+        "every_job_delivered_once": once,
+        "delivered": len(outputs),
+        "failed": len(failures),
+        "uploads": len(uploads),
+        "edit_turns": len(turns),
+        "renders": len(renders),
+        "close_to_upload_median_s": round(statistics.median(delays), 3),
+        "close_to_upload_p95_s": round(percentile(delays, 95), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--parallel", type=int, default=8, help="jobs.max_parallel")
+    parser.add_argument("--settle", type=float, default=1.0, help="watch.settle_seconds")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds between drops (0: all at once; spaced drops measure detection alone)",
+    )
+    parser.add_argument("--clip-kb", type=int, default=200, help="size of each clip")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait per size")
+    parser.add_argument("--quick", action="store_true", help="5 and 10 pairs (smoke test)")
+    args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.settle, args.clip_kb = [5, 10], 0.3, 16
+
+    sizes: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="nemowatch-scale-") as tmp:
+        for pairs in args.pairs:
+            sizes.append(run_size(Path(tmp) / f"n{pairs}", pairs, args))
+
+    small, big = sizes[0], sizes[-1]
+    rss_ratio = big["daemon_peak_rss_mb"] / small["daemon_peak_rss_mb"]
+    fds_ratio = big["daemon_peak_open_fds"] / small["daemon_peak_open_fds"]
+    figures: dict[str, Any] = {
+        "max_parallel": args.parallel,
+        "settle_seconds": args.settle,
+        "interval_seconds": args.interval,
+        "sizes": sizes,
+        "rss_ratio": round(rss_ratio, 2),
+        "fds_ratio": round(fds_ratio, 2),
+        "pass_cpu": all(s["daemon_cpu_ms_per_job"] < TARGET_CPU_MS for s in sizes),
+        "pass_flat": rss_ratio <= FLAT_RATIO and fds_ratio <= FLAT_RATIO,
+        "pass_once": all(s["every_job_delivered_once"] for s in sizes),
+    }
+    rows: list[Row] = []
+    for s in sizes:
+        n = f"{s['pairs']:,} pairs"
+        rows += [
+            Row(f"{n}: wall time to all delivered", f"{s['wall_seconds']:.1f} s"),
+            Row(
+                f"{n}: daemon CPU per job",
+                f"{s['daemon_cpu_ms_per_job']:.1f} ms",
+                f"< {TARGET_CPU_MS:g} ms",
+                result=verdict(s["daemon_cpu_ms_per_job"] < TARGET_CPU_MS),
+            ),
+            Row(f"{n}: peak RSS", f"{s['daemon_peak_rss_mb']:.1f} MB"),
+            Row(f"{n}: peak open descriptors", str(s["daemon_peak_open_fds"])),
+            Row(
+                f"{n}: every job delivered exactly once",
+                "yes" if s["every_job_delivered_once"] else "NO",
+                "yes",
+                result=verdict(s["every_job_delivered_once"]),
+            ),
+        ]
+    if len(sizes) > 1:
+        rows.append(
+            Row(
+                f"peak RSS, {big['pairs']:,} / {small['pairs']:,} pairs",
+                f"x{rss_ratio:.2f}",
+                f"flat (<= x{FLAT_RATIO:g})",
+                result=verdict(rss_ratio <= FLAT_RATIO),
+            )
+        )
+        rows.append(
+            Row(
+                f"peak descriptors, {big['pairs']:,} / {small['pairs']:,} pairs",
+                f"x{fds_ratio:.2f}",
+                f"flat (<= x{FLAT_RATIO:g})",
+                result=verdict(fds_ratio <= FLAT_RATIO),
+            )
+        )
+    how = f"{args.interval:g} s apart" if args.interval else "at once"
+    print_table(
+        f"scale: pairs dropped {how}, jobs.max_parallel {args.parallel}, emulator with zero delays",
+        rows,
+    )
+    print(f"figures written to {save('scale', figures)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -127,7 +127,7 @@ def main() -> None:
         "rss_mb": round(sampler.samples[-1].rss_mb, 1),
         "peak_rss_mb": round(sampler.peak_rss_mb(), 1),
         "peak_open_fds": sampler.peak_fds(),
-        "cpu_seconds_ready_to_rescan": before_rescan,
+        "cpu_seconds_ready_to_rescan": None if before_rescan is None else round(before_rescan, 3),
         "cpu_seconds_first_rescan": (
             None if before_rescan is None else round(idle_cpu - before_rescan, 3)
         ),

@@ -20,7 +20,7 @@ from nemowatch.errors import InputError
 from nemowatch.fsutil import fsync_dir
 
 Progress = Callable[[int, int], None]
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 
 
 def _quote(name: str) -> str:

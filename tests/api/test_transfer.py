@@ -16,7 +16,7 @@ from apifakes import ANON_TOKEN, BASE, envelope, ok
 from pydantic import SecretStr
 
 from nemowatch.api import NemoClient, RenderState, RenderStatus
-from nemowatch.api.transfer import MultipartFiles
+from nemowatch.api.transfer import CHUNK, MultipartFiles
 from nemowatch.errors import (
     IncompleteDownloadError,
     InputError,
@@ -63,7 +63,7 @@ def media(tmp_path: Path) -> list[Path]:
     folder.mkdir()
     files = {
         "clip.mp4": os.urandom(3000) + b"\r\n--not-a-boundary\r\n" + os.urandom(100),
-        "big.mov": os.urandom(MiB + 12345),  # more than one read chunk
+        "big.mov": os.urandom(CHUNK + 12345),  # more than one read chunk
         "empty.mp3": b"",
         "photo.jpg": os.urandom(17),
     }
@@ -134,7 +134,7 @@ async def test_upload_progress_is_monotonic_and_ends_at_the_total(
     assert all(t == total for _, t in seen)
     done = [d for d, _ in seen]
     assert done == sorted(done)
-    assert len(seen) >= 4  # one per chunk: the big file alone takes two
+    assert len(seen) >= 4  # one per chunk read: the big file alone takes two
 
 
 async def test_multipart_content_length_matches_the_streamed_body(media: list[Path]) -> None:
@@ -171,7 +171,7 @@ async def test_file_that_shrinks_during_upload_raises_input_error(
     client: NemoClient, upload_route: respx.Route, tmp_path: Path
 ) -> None:
     path = tmp_path / "growing.mp4"
-    path.write_bytes(os.urandom(2 * MiB))
+    path.write_bytes(os.urandom(2 * CHUNK))  # two reads: it shrinks after the first
 
     def shrink(done: int, total: int) -> None:
         with path.open("r+b") as f:

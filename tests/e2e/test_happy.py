@@ -19,8 +19,11 @@ def test_a_pair_becomes_a_delivered_mp4_with_a_report(daemon: Daemon, sample_vid
     assert "Trim the silences and add a title" in report
     assert "Timeline (" in report
     assert "/workspace/claim?ct=clm_" in report
-    archived = list((daemon.outbox / "originals").rglob("*"))
-    assert {p.name for p in archived if p.is_file()} == {"holiday.mp4", "holiday.txt"}
+
+    def archived() -> set[str]:  # the originals move after the report is written
+        return {p.name for p in (daemon.outbox / "originals").rglob("*") if p.is_file()}
+
+    assert wait_for(lambda: archived() == {"holiday.mp4", "holiday.txt"}, 10, "the archive")
     assert not list(daemon.inbox.iterdir()) or [p.name for p in daemon.inbox.iterdir()] == [
         ".nemowatch"
     ]

@@ -35,6 +35,8 @@ T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "results"
 #: where `save()` writes instead of bench/results (the smoke tests use it)
 RESULTS_ENV = "BENCH_RESULTS_DIR"
+#: a folder: each daemon runs under `py-spy record`, its collapsed stacks written there
+PROFILE_ENV = "BENCH_PROFILE"
 
 #: emulator knobs for a pipeline that costs no time on the emulator's side
 ZERO_DELAYS = (
@@ -150,6 +152,29 @@ class DaemonProcess:
                 stderr=log,
                 env={**clean, **(env or {})},
             )
+        profile = os.environ.get(PROFILE_ENV)
+        if profile:
+            # A CPU profile of the daemon (py-spy, collapsed stacks): it ends with the daemon.
+            # Sampling costs the daemon CPU too: figures of a profiled run are not quoted.
+            Path(profile).mkdir(parents=True, exist_ok=True)
+            out = Path(profile) / f"daemon-{self.proc.pid}.txt"
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(self.proc.pid),
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--output",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
     def wait_started(self, timeout: float = 30) -> None:
         """Until the daemon has written its first status file (after the startup scan)."""
@@ -244,10 +269,16 @@ def make_file(path: Path, mb: int) -> Path:
 # -- /proc --------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a running process, from /proc/PID/stat."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a running process, from /proc/PID/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a running process."""
+    return sum(cpu_times(pid))
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

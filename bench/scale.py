@@ -28,7 +28,7 @@ from bench.common import (
     ZERO_DELAYS,
     Row,
     Sampler,
-    cpu_seconds,
+    cpu_times,
     daemon_process,
     drop_pair,
     emulator_process,
@@ -63,7 +63,7 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
     ):
         daemon.wait_started()
         with Sampler(daemon.pid) as sampler:
-            cpu_before = cpu_seconds(daemon.pid)
+            times_before = cpu_times(daemon.pid)
             closed: dict[str, float] = {}
             started = time.time()
             for i in range(pairs):
@@ -78,7 +78,8 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
                 every=0.1,
             )
             wall = time.time() - started
-            cpu = cpu_seconds(daemon.pid) - cpu_before
+            times = [b - a for a, b in zip(times_before, cpu_times(daemon.pid), strict=True)]
+            cpu = sum(times)
         uploads = control.journal(endpoint="upload")
         turns = control.journal(endpoint="run_sse")
         renders = {r["id"] for r in control.renders()}
@@ -96,6 +97,7 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
         "wall_seconds": round(wall, 1),
         "daemon_cpu_seconds": round(cpu, 2),
         "daemon_cpu_ms_per_job": round(1000 * cpu / pairs, 1),
+        "daemon_system_cpu_ms_per_job": round(1000 * times[1] / pairs, 1),
         "daemon_peak_rss_mb": round(sampler.peak_rss_mb(), 1),
         "daemon_peak_open_fds": sampler.peak_fds(),
         "every_job_delivered_once": once,

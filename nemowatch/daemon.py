@@ -32,6 +32,7 @@ from nemowatch.jobs.pipeline import Context, Outcome, Pipeline
 from nemowatch.notify import Notifier
 from nemowatch.watch.inbox import Inbox
 from nemowatch.watch.observer import InboxWatcher, WatchEvent
+from nemowatch.watch.rules import Waiting
 
 log = logging.getLogger("nemowatch")
 T = TypeVar("T")
@@ -95,6 +96,7 @@ class Daemon:
         #: jobs held by an account condition, waiting for the gate to open
         self.held: dict[str, status.JobLine] = {}
         self.waiting: list[dict[str, str]] = []
+        self._waiting: list[Waiting] = []
         self.credits: float | None = None
         self.finished: list[tuple[Job, Outcome]] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -223,7 +225,10 @@ class Daemon:
 
     def _plan_and_claim(self) -> None:
         plan = self.inbox.plan()
-        self.waiting = [{"path": str(w.path), "reason": w.reason} for w in plan.waiting]
+        if plan.waiting != self._waiting or plan.ready:
+            self._waiting = plan.waiting
+            self.waiting = [{"path": str(w.path), "reason": w.reason} for w in plan.waiting]
+            self._mark()  # only on a change: an idle rescan of a big inbox writes nothing
         self._wake = None if plan.wake_at is None else max(0.0, plan.wake_at - time.monotonic())
         for ready in plan.ready:
             if self.should_exit.is_set():
@@ -241,7 +246,6 @@ class Daemon:
             self.inbox.forget([ready.folder] if ready.folder else ready.files)
             if folder is not None:
                 self._enqueue(folder)
-        self._mark()
 
     def _adopt(self, folder: JobFolder) -> None:
         try:

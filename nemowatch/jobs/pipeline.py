@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from nemowatch.api import Draft, NemoClient, TurnEvent
+from nemowatch.api import Draft, NemoClient, RenderStatus, TurnEvent
 from nemowatch.config import Settings
 from nemowatch.errors import (
     AgentError,
@@ -94,6 +94,7 @@ class Pipeline:
         self.client = ctx.client
         self._rate_limited = 0
         self._draft: Draft | None = None
+        self._completed: RenderStatus | None = None
 
     def save(self) -> None:
         self.folder.save(self.job)
@@ -235,8 +236,14 @@ class Pipeline:
             await self._recover(turn, label, first_wait=0.0)
             return
         turn.state = "answered"
-        self.save()
+        self._save_answered()
         self.note(f"{label} answered: {_shorten(result.text)}")
+
+    def _save_answered(self) -> None:
+        """Journal an answered turn; after the last one, the stage moves on in the same write."""
+        if self.job.next_turn is None:
+            self.job.move_to(JobStage.EDITED)
+        self.save()
 
     def _turn_event(self, event: TurnEvent) -> None:
         if event.is_progress:
@@ -252,7 +259,7 @@ class Pipeline:
             state = await self.client.get_state(self._session_id())
             if state.fingerprint() != turn.fingerprint_before:
                 turn.state, turn.verified = "answered", True
-                self.save()
+                self._save_answered()
                 how = (
                     "silent; the change was verified" if turn.silent else "verified in the project"
                 )
@@ -281,7 +288,7 @@ class Pipeline:
         self.save()
 
     async def _settled_draft(self) -> Draft:
-        """The draft once ready and unchanged for `state_settle_seconds` (two reads at least)."""
+        """The draft once ready and unchanged for `state_settle_seconds` (one read if that is 0)."""
         export = self.ctx.settings.export
         settle = export.state_settle_seconds
         interval = 1.0 if settle >= 1 else max(settle / 2, 0.05)  # reads a second apart
@@ -291,10 +298,10 @@ class Pipeline:
             state = await self.client.get_state(self._session_id())
             now = self.ctx.clock()
             if state.draft.is_ready_for_export:
-                if state.fingerprint() == last and now - since >= settle:
-                    return state.draft
                 if state.fingerprint() != last:
                     last, since = state.fingerprint(), now
+                if now - since >= settle:
+                    return state.draft
             else:
                 last = ""
             if now > deadline:
@@ -318,7 +325,7 @@ class Pipeline:
                 self.ctx.events.progress(job, "render", value, 100)
 
         try:
-            await self.client.wait_for_render(job.render_id, on_progress=progress)
+            self._completed = await self.client.wait_for_render(job.render_id, on_progress=progress)
         except RenderFailedError:
             if job.render_attempts >= MAX_RENDER_ATTEMPTS:
                 raise
@@ -335,7 +342,11 @@ class Pipeline:
     async def _download(self) -> None:
         job = self.job
         assert job.render_id
-        status = await self.client.render_status(job.render_id)  # a fresh output.url
+        # The status that just said "completed" holds a fresh output.url; after a
+        # restart or a failed attempt, ask again.
+        status, self._completed = self._completed, None
+        if status is None or status.render_id != job.render_id:
+            status = await self.client.render_status(job.render_id)
         outbox = self.ctx.settings.folders.outbox
         suffix = "." + self.ctx.settings.export.format
 

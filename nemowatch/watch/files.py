@@ -7,10 +7,12 @@ filesystem (see inbox.py), so these rules are tested with plain numbers.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import functools
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from nemowatch.config import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
 
@@ -41,7 +43,7 @@ ACCEPTED_TYPES = (
 
 def classify(name: str) -> FileKind:
     """The kind of a file from its extension, case-insensitively (`CLIP.MP4` is a video)."""
-    stem, dot, extension = PurePath(name).name.rpartition(".")
+    stem, dot, extension = _base(name).rpartition(".")
     if not dot or not stem:
         return FileKind.UNSUPPORTED
     return _KIND_OF_EXTENSION.get(extension.lower(), FileKind.UNSUPPORTED)
@@ -53,8 +55,20 @@ def is_ignored(name: str, patterns: Iterable[str]) -> bool:
     Temporary names (`*.part`, `~$*`, hidden files) belong to programs still
     at work; the finished file arrives later under its real name.
     """
-    base = PurePath(name).name.casefold()
-    return any(fnmatch.fnmatchcase(base, pattern.casefold()) for pattern in patterns)
+    return _ignore_matcher(tuple(patterns))(_base(name).casefold()) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _ignore_matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """One compiled expression for all the patterns: every scan asks this per entry."""
+    if not patterns:
+        return lambda _: None
+    return re.compile("|".join(fnmatch.translate(p.casefold()) for p in patterns)).match
+
+
+def _base(name: str) -> str:
+    """The last part of a path given as text (`PurePath(name).name`, without building one)."""
+    return name.rstrip("/").rpartition("/")[2]
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ log = logging.getLogger("nemowatch")
 T = TypeVar("T")
 
 RESCAN, STOP, RELOAD = "rescan", "stop", "reload"
+#: the shortest time between two plans that events asked for (see `Daemon._plan_later`)
+PLAN_GAP = 0.1
 #: settings a reload cannot change: they shape what was built at start-up
 RESTART_ONLY = (
     ("folders", None),
@@ -101,7 +103,9 @@ class Daemon:
         self.finished: list[tuple[Job, Outcome]] = []
         self._workers: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
-        self._wake: float | None = None
+        #: when the inbox needs its next look (time.monotonic), and when it had its last
+        self._wake_at: float | None = None
+        self._planned_at = -PLAN_GAP
         self._dirty = True
         self._status_pending = False
 
@@ -177,17 +181,36 @@ class Daemon:
                 event: Event | None = await asyncio.wait_for(self.events.get(), self._timeout())
             except TimeoutError:
                 event = None
+            woken_by_event = event is not None
             while event is not None:
                 if event == STOP:
                     return
                 self._handle(event)
                 event = None if self.events.empty() else self.events.get_nowait()
+            if woken_by_event and self._plan_later(time.monotonic()):
+                continue
             self._plan_and_claim()
+
+    def _plan_later(self, now: float) -> bool:
+        """Whether to hold an event's plan back: one plan per `PLAN_GAP` during a burst.
+
+        Each plan walks the whole inbox, and watchdog hands events over one at a
+        time: copying 1,000 pairs in would otherwise plan thousands of times. No
+        job becomes ready any later for it (the settle wait is far longer), and a
+        plan that is due by the clock is never held back.
+        """
+        due = self._planned_at + PLAN_GAP
+        if now >= due or (self._wake_at is not None and now >= self._wake_at):
+            return False
+        self._wake_at = due if self._wake_at is None else min(self._wake_at, due)
+        return True
 
     def _timeout(self) -> float | None:
         """Until the inbox needs another look or the watchdog a ping, whichever is first."""
-        ping = self.notifier.watchdog_due_in(time.monotonic())
-        waits = [w for w in (self._wake, ping) if w is not None]
+        now = time.monotonic()
+        ping = self.notifier.watchdog_due_in(now)
+        wake = None if self._wake_at is None else max(0.0, self._wake_at - now)
+        waits = [w for w in (wake, ping) if w is not None]
         return min(waits) if waits else None
 
     async def shutdown(self) -> None:
@@ -229,7 +252,7 @@ class Daemon:
             self._waiting = plan.waiting
             self.waiting = [{"path": str(w.path), "reason": w.reason} for w in plan.waiting]
             self._mark()  # only on a change: an idle rescan of a big inbox writes nothing
-        self._wake = None if plan.wake_at is None else max(0.0, plan.wake_at - time.monotonic())
+        self._wake_at, self._planned_at = plan.wake_at, time.monotonic()
         for ready in plan.ready:
             if self.should_exit.is_set():
                 break
@@ -303,10 +326,12 @@ class Daemon:
             return
         self.active[job.id] = status.JobLine(job.id, job.name, job.stage.value)
         try:
-            outcome = await Pipeline(folder, job, self.ctx).run()
-        except Exception as exc:  # noqa: BLE001 - one job's bug must not stop a worker
-            log.exception("%s: unexpected error", job.name)
-            outcome = self._fail_unexpected(folder, job, exc)
+            with folder.log_kept_open():
+                try:
+                    outcome = await Pipeline(folder, job, self.ctx).run()
+                except Exception as exc:  # noqa: BLE001 - one job's bug must not stop a worker
+                    log.exception("%s: unexpected error", job.name)
+                    outcome = self._fail_unexpected(folder, job, exc)
         finally:
             self.active.pop(job.id, None)
             self._mark()

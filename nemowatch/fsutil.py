@@ -15,21 +15,35 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     both fsyncs, for a file that is rewritten anyway and whose loss in a power
     cut costs nothing (the status file): readers still never see half of it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = _temporary(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _temporary(path)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.unlink(tmp)
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new hidden file beside `path` (mode 0600 until changed), open for writing."""
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
 def fsync_dir(path: Path) -> None:

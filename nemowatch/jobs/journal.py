@@ -2,14 +2,20 @@
 
 The journal is written whole or not at all (temporary file, fsync, rename), so
 a crash at any moment leaves either the old or the new state. The log is
-opened for each line and closed again: a queued job holds no open file.
+line-buffered, so every line is on disk (in the page cache) as it is noted.
+A running job keeps its log open (`log_kept_open`); otherwise it is opened for
+each line and closed again, so a queued job holds no open file. (Each close
+is an inotify event: the work folder lies inside the watched inbox.)
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from nemowatch.fsutil import write_atomic
 from nemowatch.jobs.model import Job
@@ -27,6 +33,7 @@ class JobFolder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._log: TextIO | None = None
 
     @property
     def files(self) -> Path:
@@ -57,8 +64,26 @@ class JobFolder:
         message = redact(message)
         log.log(level, "%s: %s", job.name, message)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} {logging.getLevelName(level):<7} {message}\n"
+        if self._log is not None:
+            self._log.write(line)
+            return
         with self.log_file.open("a", encoding="utf-8") as f:
-            f.write(f"{stamp} {logging.getLevelName(level):<7} {message}\n")
+            f.write(line)
+
+    @contextmanager
+    def log_kept_open(self) -> Iterator[None]:
+        """Keep job.log open while the job runs; if it cannot be opened, a line at a time."""
+        try:
+            self._log = self.log_file.open("a", encoding="utf-8", buffering=1)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            log_file, self._log = self._log, None
+            log_file.close()
 
 
 def existing_jobs(work_dir: Path) -> list[JobFolder]:

@@ -315,8 +315,9 @@ class Pipeline:
             await self.ctx.gate.wait_open()
             draft = self._draft or (await self.client.get_state(self._session_id())).draft
             await self.client.start_render(self._session_id(), draft, job.render_id)
+            # Journaled with the next stage: a restart before that submits the same id
+            # again, which starts no second render (and export costs no credits).
             job.render_submitted = True
-            self.save()
             self.note(f"render {job.render_id} started")
 
         def progress(status: object) -> None:

@@ -115,14 +115,22 @@ class _Handler(FileSystemEventHandler):
         self._loop = loop
         self._on_event = on_event
         self._skip = skip
+        self._prefix = str(skip) + os.sep
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if _under(event.src_path, self._prefix) and _under(event.dest_path, self._prefix):
+            return  # cheaply, before any Path is built: most events are the work folder's
         for item in translate(event):
             if item.path == self._skip or item.path.is_relative_to(self._skip):
                 continue  # the work folder: journals and claimed files, never new work
             # The loop may already be closed while the observer winds down.
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._on_event, item)
+
+
+def _under(path: bytes | str, prefix: str) -> bool:
+    """Whether an event's path (or its empty dest_path) lies below `prefix`."""
+    return not path or os.fsdecode(path).startswith(prefix)
 
 
 class InboxWatcher:

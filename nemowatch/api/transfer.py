@@ -3,7 +3,8 @@
 httpx's own `files=` reads files in 64 KiB blocking reads on the event loop
 and cannot report progress, so the multipart body is produced here: its
 length is known in advance (Content-Length is sent, no chunked encoding) and
-every read runs in a worker thread, a megabyte at a time.
+every read runs in a worker thread, `CHUNK` bytes at a time, the next one while
+the last is being sent.
 """
 
 from __future__ import annotations
@@ -73,21 +74,34 @@ class MultipartFiles:
         for path, size, head in zip(self._paths, self._sizes, self._heads, strict=True):
             yield head
             f: BinaryIO = await asyncio.to_thread(open, path, "rb")
+            # The next chunk is read while the one before is being sent: the socket
+            # never waits for the disk (two chunks in memory at most).
+            remaining = size
+            reading = self._read(f, remaining) if remaining > 0 else None
             try:
-                remaining = size
-                while remaining > 0:
-                    chunk = await asyncio.to_thread(f.read, min(self._chunk, remaining))
+                while reading is not None:
+                    chunk = await reading
+                    reading = None
                     if not chunk:
                         raise InputError(f"{path.name} became shorter while it was uploaded")
                     remaining -= len(chunk)
                     sent += len(chunk)
+                    if remaining > 0:
+                        reading = self._read(f, remaining)
                     if self._progress:
                         self._progress(sent, self.file_bytes)
                     yield chunk
             finally:
+                if reading is not None:
+                    await asyncio.wait([reading])  # a read in a thread cannot be cancelled
+                    if not reading.cancelled():
+                        reading.exception()  # retrieved: the error that ends the upload came first
                 await asyncio.to_thread(f.close)
             yield b"\r\n"
         yield self._tail
+
+    def _read(self, f: BinaryIO, remaining: int) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(asyncio.to_thread(f.read, min(self._chunk, remaining)))
 
 
 class PartFile:
@@ -97,7 +111,8 @@ class PartFile:
         self.dest = dest
         self.tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         self._f: BinaryIO | None = None
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self.size = 0
 
     async def __aenter__(self) -> PartFile:
@@ -106,14 +121,17 @@ class PartFile:
         return self
 
     async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
+        """Collect the network's small chunks; every `CHUNK` bytes, one write in a thread."""
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
         self.size += len(chunk)
-        if len(self._buffer) >= CHUNK:
+        if self._buffered >= CHUNK:
             await self._flush()
 
     async def _flush(self) -> None:
-        if self._buffer and self._f is not None:
-            data, self._buffer = bytes(self._buffer), bytearray()
+        if self._chunks and self._f is not None:
+            data = b"".join(self._chunks)  # the one copy: appending to a buffer made two
+            self._chunks, self._buffered = [], 0
             await asyncio.to_thread(self._f.write, data)
 
     async def publish(self) -> Path:

@@ -56,10 +56,22 @@ FAST_EXPORT = {"poll_first_seconds": 0.05, "poll_max_seconds": 0.2, "state_settl
 # -- the emulator -------------------------------------------------------------
 
 
+def pinned(cpu: int | None) -> list[str]:
+    """The command prefix that runs a process (all its threads) on one CPU; [] if not asked
+    for or not possible (one core, no `taskset`). `taskset` execs the command: same pid."""
+    if cpu is None or (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
 @contextmanager
-def emulator_process(data_dir: Path, *knobs: str) -> Iterator[str]:
-    """`nemowatch emulator` on a random loopback port; yields its URL, stops it after."""
-    args = [sys.executable, "-m", "nemowatch.emulator", "--port", "0", "--data-dir", str(data_dir)]
+def emulator_process(data_dir: Path, *knobs: str, cpu: int | None = None) -> Iterator[str]:
+    """`nemowatch emulator` on a random loopback port; yields its URL, stops it after.
+
+    `cpu` pins it to that CPU (see `pinned`).
+    """
+    emulator = [sys.executable, "-m", "nemowatch.emulator", "--port", "0"]
+    args = [*pinned(cpu), *emulator, "--data-dir", str(data_dir)]
     for knob in knobs:
         args += ["--set", knob]
     with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
@@ -141,13 +153,17 @@ class DaemonProcess:
         assert self.proc is not None, "the daemon is not started"
         return self.proc.pid
 
-    def start(self, env: dict[str, str] | None = None) -> None:
-        """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`."""
+    def start(self, env: dict[str, str] | None = None, cpu: int | None = None) -> None:
+        """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`.
+
+        `cpu` pins it to that CPU (see `pinned`).
+        """
         clean = {k: v for k, v in os.environ.items() if not k.startswith("NEMO")}
         with self.log.open("ab") as log:
             self.started_at = time.monotonic()
+            run = [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"],
+                [*pinned(cpu), *run],
                 stdout=log,
                 stderr=log,
                 env={**clean, **(env or {})},
@@ -220,11 +236,16 @@ class DaemonProcess:
 
 @contextmanager
 def daemon_process(
-    root: Path, url: str, *, env: dict[str, str] | None = None, **overrides: dict[str, Any]
+    root: Path,
+    url: str,
+    *,
+    env: dict[str, str] | None = None,
+    cpu: int | None = None,
+    **overrides: dict[str, Any],
 ) -> Iterator[DaemonProcess]:
     """A started daemon (see `DaemonProcess`), stopped on the way out, also on errors."""
     daemon = DaemonProcess(root, url, **overrides)
-    daemon.start(env)
+    daemon.start(env, cpu)
     try:
         yield daemon
     finally:

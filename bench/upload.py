@@ -35,6 +35,7 @@ from bench.common import (
     drop_pair,
     emulator_process,
     make_file,
+    pinned,
     print_table,
     save,
     uploads_by_name,
@@ -43,6 +44,10 @@ from bench.common import (
 from nemowatch.emulator import EmulatorControl
 
 TARGET_RATIO, TARGET_RSS_MB = 0.8, 100.0
+#: the emulator on one CPU, the uploader (the daemon, or curl) on the other: on a
+#: 2-core machine, unpinned runs of either tool fall into a fast and a slow mode
+#: (e.g. 350 or 600 MB/s) by where the scheduler happens to put the processes
+EMULATOR_CPU, UPLOADER_CPU = 0, 1
 HEADERS = ["-H", "X-Skill-Source: bench", "-H", "X-Skill-Version: 0", "-H", "X-Skill-Platform: x"]
 
 
@@ -76,7 +81,7 @@ def daemon_run(
 
 
 def curl_run(
-    url: str, control: EmulatorControl, login: tuple[str, str], source: Path
+    url: str, control: EmulatorControl, login: tuple[str, str], source: Path, cpu: int | None
 ) -> dict[str, float]:
     """`curl -F files=@FILE` to the upload endpoint; its rate by the journal, its peak RSS."""
     token, session = login
@@ -84,6 +89,7 @@ def curl_run(
     os.sync()
     proc = subprocess.Popen(
         [
+            *pinned(cpu),
             "curl",
             "-sS",
             "--fail",
@@ -120,16 +126,20 @@ def main() -> None:
     parser.add_argument("--mb", type=int, nargs="+", default=[100, 500], help="file sizes, MiB")
     parser.add_argument("--runs", type=int, default=5, help="runs of each tool per size")
     parser.add_argument("--quick", action="store_true", help="4 and 8 MiB, one run (smoke test)")
+    parser.add_argument(
+        "--unpinned", action="store_true", help="let the scheduler place the processes"
+    )
     args = parser.parse_args()
     if args.quick:
         args.mb, args.runs = [4, 8], 1
 
+    emulator_cpu, uploader_cpu = (None, None) if args.unpinned else (EMULATOR_CPU, UPLOADER_CPU)
     results: dict[int, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="nemowatch-upload-") as tmp:
         root = Path(tmp)
         (root / "emu").mkdir()
         with (
-            emulator_process(root / "emu", *ZERO_DELAYS) as url,
+            emulator_process(root / "emu", *ZERO_DELAYS, cpu=emulator_cpu) as url,
             EmulatorControl(url, timeout=60) as control,
         ):
             login = anonymous_session(url)  # one token and session for every curl run
@@ -140,6 +150,7 @@ def main() -> None:
                     daemon_process(
                         root / f"nw{mb}",
                         url,
+                        cpu=uploader_cpu,
                         watch={"settle_seconds": 0.5},
                         jobs={"after_success": "delete", "max_file_mb": 500},
                         export=FAST_EXPORT,
@@ -148,13 +159,14 @@ def main() -> None:
                     daemon.wait_started()
                     for run in range(args.runs):
                         runs["nemowatch"].append(daemon_run(daemon, control, source, run))
-                        runs["curl"].append(curl_run(url, control, login, source))
+                        runs["curl"].append(curl_run(url, control, login, source, uploader_cpu))
                     if daemon.failures():
                         raise RuntimeError(f"jobs failed: {daemon.failures()}")
                 source.unlink()
                 results[mb] = runs
 
     figures: dict[str, Any] = {"runs": args.runs, "sizes_mb": args.mb, "by_size": {}}
+    figures["cpus"] = {"emulator": emulator_cpu, "uploader": uploader_cpu}
     rows: list[Row] = []
     for mb, runs in results.items():
         ours = statistics.median(r["mb_per_s"] for r in runs["nemowatch"])

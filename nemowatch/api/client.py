@@ -61,9 +61,8 @@ APP = "nemo_agent"
 ANONYMOUS_TOKEN_DAYS = 7
 #: how much longer each render poll waits than the one before
 POLL_GROWTH = 1.5
-#: a poll timed by the render's progress comes this long after the predicted completion,
-#: so that it usually finds the render done; and polls never come closer than POLL_FLOOR
-PAST_ESTIMATE, POLL_FLOOR = 0.25, 0.5
+#: the shortest wait between two polls timed by the render's progress
+POLL_FLOOR = 0.5
 
 
 class RenderIds:
@@ -472,14 +471,15 @@ class NemoClient:
             interval = min(interval * POLL_GROWTH, self._export.poll_max_seconds)
 
     def _poll_wait(self, interval: float, status: RenderStatus, elapsed: float) -> float:
-        """The usual growing interval, or, when progress is reported, a poll aimed just
-        past the predicted completion (and never sooner than `POLL_FLOOR`)."""
+        """The usual growing interval or, when progress is reported, half the predicted
+        time left: progress often lags (it may move in steps of 10 %), so the polls close
+        in on the end rather than aim at it. Never sooner than `POLL_FLOOR`."""
         progress = status.progress
         if progress is None or not 0 < progress < 100 or elapsed <= 0:
             return interval
         estimate = elapsed * (100 - progress) / progress
         floor = min(self._export.poll_first_seconds, POLL_FLOOR)
-        return min(interval, max(floor, estimate + PAST_ESTIMATE))
+        return min(interval, max(floor, estimate / 2))
 
     async def download(
         self, status: RenderStatus, dest: Path, *, progress: Progress | None = None

@@ -157,22 +157,22 @@ async def test_wait_for_render_does_not_wait_past_the_estimated_completion(
     )
     await client.wait_for_render(RID)
     # without progress the fourth wait would be 3.375 s; 95 % after 4.75 s means 0.25 s
-    # left: the poll comes 0.25 s after that, at the floor of 0.5 s
+    # left: half of that is under the floor of 0.5 s
     assert clock.sleeps == [1, 1.5, 2.25, 0.5]
 
 
-async def test_wait_for_render_aims_just_past_the_predicted_completion(
+async def test_wait_for_render_closes_in_on_the_predicted_completion(
     make_client, server: respx.MockRouter, clock: FakeClock
 ) -> None:
     client = make_client(export={"poll_first_seconds": 1, "poll_max_seconds": 60})
     server.get(POLL).mock(
         side_effect=[status("pending")] * 3
-        + [status("processing", progress=80)]
+        + [status("processing", progress=50)]
         + [status("completed")]
     )
     await client.wait_for_render(RID)
-    # 80 % after 4.75 s predicts 1.1875 s more: the poll comes 0.25 s after that
-    assert clock.sleeps == [1, 1.5, 2.25, 1.4375]
+    # 50 % after 4.75 s predicts 4.75 s more: the next poll comes after half of that
+    assert clock.sleeps == [1, 1.5, 2.25, 2.375]
 
 
 async def test_wait_for_render_keeps_polling_an_unknown_state(

@@ -195,9 +195,9 @@ class Daemon:
         """Whether to hold an event's plan back: one plan per `PLAN_GAP` during a burst.
 
         Each plan walks the whole inbox, and watchdog hands events over one at a
-        time: copying 1,000 pairs in would otherwise plan thousands of times. No
-        job becomes ready any later for it (the settle wait is far longer), and a
-        plan that is due by the clock is never held back.
+        time: copying 1,000 pairs in would otherwise plan thousands of times. A
+        job that an event makes ready waits at most `PLAN_GAP` more (the settle
+        wait is seconds), and a plan that is due by the clock is never held back.
         """
         due = self._planned_at + PLAN_GAP
         if now >= due or (self._wake_at is not None and now >= self._wake_at):

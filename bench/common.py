@@ -153,17 +153,14 @@ class DaemonProcess:
         assert self.proc is not None, "the daemon is not started"
         return self.proc.pid
 
-    def start(self, env: dict[str, str] | None = None, cpu: int | None = None) -> None:
-        """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`.
-
-        `cpu` pins it to that CPU (see `pinned`).
-        """
+    def start(self, env: dict[str, str] | None = None) -> None:
+        """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("NEMO")}
         with self.log.open("ab") as log:
             self.started_at = time.monotonic()
             run = [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"]
             self.proc = subprocess.Popen(
-                [*pinned(cpu), *run],
+                run,
                 stdout=log,
                 stderr=log,
                 env={**clean, **(env or {})},
@@ -240,12 +237,11 @@ def daemon_process(
     url: str,
     *,
     env: dict[str, str] | None = None,
-    cpu: int | None = None,
     **overrides: dict[str, Any],
 ) -> Iterator[DaemonProcess]:
     """A started daemon (see `DaemonProcess`), stopped on the way out, also on errors."""
     daemon = DaemonProcess(root, url, **overrides)
-    daemon.start(env, cpu)
+    daemon.start(env)
     try:
         yield daemon
     finally:

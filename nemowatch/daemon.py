@@ -97,8 +97,7 @@ class Daemon:
         self.active: dict[str, status.JobLine] = {}
         #: jobs held by an account condition, waiting for the gate to open
         self.held: dict[str, status.JobLine] = {}
-        self.waiting: list[dict[str, str]] = []
-        self._waiting: list[Waiting] = []
+        self.waiting: list[Waiting] = []
         self.credits: float | None = None
         self.finished: list[tuple[Job, Outcome]] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -248,9 +247,8 @@ class Daemon:
 
     def _plan_and_claim(self) -> None:
         plan = self.inbox.plan()
-        if plan.waiting != self._waiting or plan.ready:
-            self._waiting = plan.waiting
-            self.waiting = [{"path": str(w.path), "reason": w.reason} for w in plan.waiting]
+        if plan.waiting != self.waiting or plan.ready:
+            self.waiting = plan.waiting
             self._mark()  # only on a change: an idle rescan of a big inbox writes nothing
         self._wake_at, self._planned_at = plan.wake_at, time.monotonic()
         for ready in plan.ready:
@@ -464,7 +462,7 @@ class Daemon:
             credits=self.credits,
             queued=self.queue.qsize(),
             jobs=[*self.active.values(), *self.held.values()],
-            waiting=self.waiting,
+            waiting=[{"path": str(w.path), "reason": w.reason} for w in self.waiting],
             stopped=stopped,
         )
         try:

@@ -17,9 +17,7 @@ from pathlib import Path
 import tomli_w
 
 from nemowatch import __version__, config, logsetup, service
-from nemowatch.errors import ConfigError, NemoError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
+from nemowatch.errors import ConfigError, ExitCode, NemoError
 
 Command = Callable[[argparse.Namespace, config.Loaded], int]
 
@@ -74,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded = config.load(args.config)
     except ConfigError as exc:
         print(f"nemowatch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     # Started by systemd with stderr on the journal: priorities, no timestamps.
     logsetup.configure(
         loaded.settings.logging.level, journal=bool(os.environ.get("JOURNAL_STREAM"))
@@ -84,24 +82,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, loaded)
     except NemoError as exc:
         print(f"nemowatch: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
 
 
 def _config_init(args: argparse.Namespace, loaded: config.Loaded) -> int:
     target = args.path or config.user_config_path(os.environ)
     if target.exists() and not args.force:
         print(f"nemowatch: {target} exists already; use --force to replace it", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(config.example_path(), target)
     print(f"wrote {target}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _config_show(args: argparse.Namespace, loaded: config.Loaded) -> int:
     print(f"# from {loaded.path or 'the built-in defaults'} ({loaded.origin})")
     print(tomli_w.dumps(config.masked_dump(loaded.settings)), end="")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _config_path(args: argparse.Namespace, loaded: config.Loaded) -> int:
@@ -109,7 +107,7 @@ def _config_path(args: argparse.Namespace, loaded: config.Loaded) -> int:
         print("none: using the built-in defaults")
     else:
         print(f"{loaded.path} ({loaded.origin})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _credits(args: argparse.Namespace, loaded: config.Loaded) -> int:
@@ -121,7 +119,7 @@ def _credits(args: argparse.Namespace, loaded: config.Loaded) -> int:
         return f"available {c.available:g}, frozen {c.frozen:g}, total {c.total:g}"
 
     print(asyncio.run(balance()))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _emulator(argv: list[str]) -> int:
@@ -133,7 +131,7 @@ def _emulator(argv: list[str]) -> int:
             f"(pip install 'nemowatch[emulator]'): {exc}",
             file=sys.stderr,
         )
-        return EXIT_START
+        return ExitCode.START
     return emulator_main(argv)
 
 
@@ -156,7 +154,7 @@ def _run(args: argparse.Namespace, loaded: config.Loaded) -> int:
         return asyncio.run(serve())
     except OSError as exc:
         print(f"nemowatch: could not start: {exc}", file=sys.stderr)
-        return EXIT_START
+        return ExitCode.START
 
 
 def _watchdog_usec(environ: Mapping[str, str]) -> int | None:
@@ -171,42 +169,41 @@ def _status(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch import status
 
     print(status.render(loaded.settings))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _submit(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch.jobs.checks import read_instructions
-    from nemowatch.jobs.pipeline import Outcome
-    from nemowatch.submit import describe, submit
+    from nemowatch.jobs.context import Outcome
+    from nemowatch.submit import submit
 
     text = args.instructions if args.instructions is not None else read_instructions(args.file)
-    outcome, job = asyncio.run(submit(loaded.settings, list(args.files), text))
-    print(describe(outcome, job))
-    return EXIT_OK if outcome is Outcome.DONE else EXIT_FAILED
+    outcome, said = asyncio.run(submit(loaded.settings, list(args.files), text))
+    print(said)
+    return ExitCode.OK if outcome is Outcome.DONE else ExitCode.FAILED
 
 
 def _retry(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch.retry import retry
 
     print(retry(loaded.settings, args.name))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch.demo import run_demo
-    from nemowatch.jobs.pipeline import Outcome
+    from nemowatch.jobs import events
 
-    job, outcome = run_demo(loaded.settings, args.dir)
-    if outcome is not Outcome.DONE:
-        print(f"nemowatch: the demo job failed: {job.failure}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"video:    {job.result}")
-    print(f"report:   {job.report}")
-    print(job.summary)
-    if job.report:
+    ended = run_demo(loaded.settings, args.dir)
+    if isinstance(ended, events.Failed):
+        print(f"nemowatch: the demo job failed: {ended.message}", file=sys.stderr)
+        return ExitCode.FAILED
+    print(f"video:    {ended.result}")
+    print(f"report:   {ended.report}")
+    if ended.report:
         print()
-        print(Path(job.report).read_text(encoding="utf-8"), end="")
-    return EXIT_OK
+        print(Path(ended.report).read_text(encoding="utf-8"), end="")
+    return ExitCode.OK
 
 
 def _doctor(args: argparse.Namespace, loaded: config.Loaded) -> int:

@@ -29,11 +29,6 @@ from pydantic_settings import (
 from nemowatch import __version__
 from nemowatch.errors import ConfigError
 
-VIDEO_TYPES = ("mp4", "mov", "avi", "webm", "mkv")
-IMAGE_TYPES = ("jpg", "png", "gif", "webp")
-AUDIO_TYPES = ("mp3", "wav", "m4a", "aac")
-MEDIA_TYPES = VIDEO_TYPES + IMAGE_TYPES + AUDIO_TYPES
-
 Seconds = float
 
 
@@ -299,3 +294,38 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {
         k: _drop_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None
     }
+
+
+#: settings a reload cannot change: they shape what was built at start-up
+RESTART_ONLY: tuple[tuple[str, str | None], ...] = (
+    ("folders", None),
+    ("api", "base_url"),
+    ("api", "client_id"),
+    ("api", "client_id_file"),
+    ("watch", "polling"),
+)
+
+
+def merge_reload(old: Settings, new: Settings) -> tuple[Settings, list[str]]:
+    """The settings a reload puts in force, and the changed keys that need a restart.
+
+    The restart-only keys (`RESTART_ONLY`) keep their old values; everything
+    else comes from `new`.
+    """
+    data = new.model_dump()
+    kept = []
+    for section, key in RESTART_ONLY:
+        before, after = _part(old, section, key), _part(new, section, key)
+        if before == after:
+            continue
+        kept.append(f"{section}.{key}" if key else section)
+        if key:
+            data[section][key] = before
+        else:
+            data[section] = old.model_dump()[section]
+    return Settings.model_validate(data), kept
+
+
+def _part(settings: Settings, section: str, key: str | None) -> object:
+    part = getattr(settings, section)
+    return part if key is None else getattr(part, key)

@@ -11,13 +11,16 @@ import asyncio
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from nemowatch.api import open_client
 from nemowatch.config import Settings
 from nemowatch.daemon import Daemon
 from nemowatch.errors import NemoError
-from nemowatch.jobs.model import Job
-from nemowatch.jobs.pipeline import Outcome
+from nemowatch.jobs import events
+
+#: how the demo's job ended
+Finished = events.Delivered | events.Failed
 
 INSTRUCTIONS = (
     'Trim the silences, add a title "My first nemowatch edit" and some lo-fi background music.\n'
@@ -78,7 +81,7 @@ def demo_settings(base: Settings, root: Path, api_url: str) -> Settings:
     return Settings.model_validate(data)
 
 
-def run_demo(base: Settings, directory: Path | None) -> tuple[Job, Outcome]:
+def run_demo(base: Settings, directory: Path | None) -> Finished:
     from nemowatch.emulator import EmulatorServer, EmulatorSettings
 
     root = directory or Path(tempfile.mkdtemp(prefix="nemowatch-demo-"))
@@ -97,19 +100,26 @@ def run_demo(base: Settings, directory: Path | None) -> tuple[Job, Outcome]:
         return asyncio.run(_until_finished(settings))
 
 
-async def _until_finished(settings: Settings) -> tuple[Job, Outcome]:
+async def _until_finished(settings: Settings) -> Finished:
     async with open_client(settings) as client:
         daemon = Daemon(settings, client)
+        ended: asyncio.Future[Finished] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: events.JobEvent) -> None:
+            if isinstance(event, events.Delivered | events.Failed) and not ended.done():
+                ended.set_result(event)
+
+        daemon.bus.subscribe("demo", on_event)
         serving = asyncio.create_task(daemon.serve())
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
-                while not daemon.finished and not serving.done():
-                    await asyncio.sleep(0.2)
+                either: set[asyncio.Future[Any]] = {ended, serving}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError as exc:
             raise NemoError(f"the demo job did not finish in {TIMEOUT_SECONDS} s") from exc
         finally:
             daemon.request_stop()
             await serving
-        if not daemon.finished:
+        if not ended.done():
             raise NemoError("the daemon stopped before the demo job finished")
-        return daemon.finished[0]
+        return ended.result()

@@ -27,11 +27,16 @@ from nemowatch.doctor_checks import (
     check_same_filesystem,
     read_mounts,
 )
-from nemowatch.errors import ApiError, TokenQuotaError, TokenRejectedError, TransportError
+from nemowatch.errors import (
+    ApiError,
+    ExitCode,
+    TokenQuotaError,
+    TokenRejectedError,
+    TransportError,
+)
 
 __all__ = ["Check", "Level", "System", "check_api", "command", "exit_code", "render", "run_checks"]
 
-EXIT_OK, EXIT_PROBLEM = 0, 1
 #: the doctor asks once and quickly; the daemon's own timeouts are for real work
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 10.0
@@ -168,7 +173,7 @@ def render(checks: Sequence[Check]) -> str:
 
 def exit_code(checks: Sequence[Check]) -> int:
     """1 when any check found a problem; warnings alone are not a failure."""
-    return EXIT_PROBLEM if any(c.level == "problem" for c in checks) else EXIT_OK
+    return ExitCode.FAILED if any(c.level == "problem" for c in checks) else ExitCode.OK
 
 
 def command(args: argparse.Namespace, loaded: Loaded, *, system: System | None = None) -> int:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
+from nemowatch.media import GB, MB
+
 Level = Literal["ok", "warning", "problem"]
 
-MB = 1024 * 1024  # as jobs.max_file_mb counts them
-GB = 1024 * MB
 MIN_FREE, LOW_FREE = 1 * GB, 5 * GB
 
 INOTIFY = "/proc/sys/fs/inotify/"

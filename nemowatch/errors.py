@@ -3,6 +3,9 @@
     NemoError
     ├── ConfigError                 the configuration file or an override is invalid
     ├── InputError                  a job's files cannot be processed as they are
+    ├── EditNotAppliedError         a turn's stream broke and the project never changed
+    ├── FileChangedError            a file changed while it was being claimed
+    ├── IllegalTransitionError      a stage change the journal does not allow (a bug)
     ├── ServiceError                the systemd unit cannot be installed or removed
     └── ApiError                    anything that went wrong talking to NemoVideo
         ├── TransportError          no usable answer: connection, timeout, cut stream
@@ -32,6 +35,17 @@ help, `account_wide` whether the condition concerns every job rather than one.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes of every `nemowatch` command."""
+
+    OK = 0
+    FAILED = 1  # a job or a check failed
+    USAGE = 2  # usage or configuration error
+    START = 3  # could not start (the daemon, the emulator)
+
 
 class NemoError(Exception):
     """Root of every error nemowatch raises on purpose."""
@@ -51,6 +65,18 @@ class InputError(NemoError):
     """A job's files cannot be processed; the message says how to fix them."""
 
 
+class EditNotAppliedError(NemoError):
+    """A turn's stream broke and the project never changed afterwards."""
+
+
+class FileChangedError(NemoError):
+    """A file's size or mtime differs from when it was found settled; the claim is undone."""
+
+
+class IllegalTransitionError(NemoError):
+    """A stage change the journal does not allow: a bug, never silently continued."""
+
+
 class ServiceError(NemoError):
     """The unit cannot be installed or removed; `usage` marks a wrong command line."""
 
@@ -66,8 +92,6 @@ class ApiError(NemoError):
     transient: bool = False
     #: the condition concerns the account (pause all paid work), not one job
     account_wide: bool = False
-    #: a retry loop already gave up on it; an enclosing loop must not start over
-    retries_exhausted: bool = False
 
 
 class TransportError(ApiError):
@@ -166,7 +190,7 @@ class RateLimitedError(ApiCodeError):
     transient = True
 
 
-class TokenQuotaError(RateLimitedError):
+class TokenQuotaError(ApiCodeError):
     """429 on the anonymous-token call: the 7-day token quota is spent."""
 
     transient = False

@@ -6,22 +6,22 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nemowatch.jobs.model import Job
+from nemowatch.jobs import events
 
 
 class ProgressBars:
-    """A `JobEvents` that draws one bar per phase on stderr."""
+    """A job-event listener that draws one bar per phase on stderr."""
 
     def __init__(self) -> None:
         self._bars: dict[str, Any] = {}
-        self._stage = ""
 
-    def stage(self, job: Job) -> None:
-        if job.stage.value != self._stage:
-            self._stage = job.stage.value
-            tqdm.write(f"{job.name}: {self._stage}")
+    def handle(self, event: events.JobEvent) -> None:
+        if isinstance(event, events.StageReached):
+            tqdm.write(f"{event.name}: {event.stage.value}")
+        elif isinstance(event, events.Progress):
+            self.progress(event.what, event.done, event.total)
 
-    def progress(self, job: Job, what: str, done: float, total: float) -> None:
+    def progress(self, what: str, done: float, total: float) -> None:
         bar = self._bars.get(what)
         if bar is None:
             unit = {"upload": "B", "download": "B", "render": "%", "edit": " events"}[what]

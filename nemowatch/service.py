@@ -24,10 +24,9 @@ from typing import Any, NamedTuple
 
 from nemowatch import config
 from nemowatch.config import Settings
-from nemowatch.errors import ServiceError
+from nemowatch.errors import ExitCode, ServiceError
 from nemowatch.fsutil import write_atomic
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # as in cli.py
 USER_UNIT, SYSTEM_UNIT = "nemowatch.service", "nemowatch@.service"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 #: what TimeoutStopSec= adds to jobs.stop_grace_seconds (journals, exit)
@@ -305,6 +304,6 @@ def command(args: argparse.Namespace, loaded: config.Loaded) -> int:
             text = uninstall(system=args.system, user=args.as_user)
     except ServiceError as exc:
         sys.stderr.write(f"nemowatch: {exc}\n")
-        return EXIT_USAGE if exc.usage else EXIT_FAILED
+        return ExitCode.USAGE if exc.usage else ExitCode.FAILED
     sys.stdout.write(text + "\n")
-    return EXIT_OK
+    return ExitCode.OK

@@ -37,6 +37,8 @@ class Snapshot:
     updated_at: float
     paused: str | None = None
     next_check: float | None = None
+    #: the active conditions: name, reason, since, next_check
+    conditions: list[dict[str, object]] = field(default_factory=list)
     credits: float | None = None
     queued: int = 0
     jobs: list[JobLine] = field(default_factory=list)

@@ -11,17 +11,19 @@ import asyncio
 from pathlib import Path
 
 from nemowatch.api import open_client
+from nemowatch.conditions import Conditions
 from nemowatch.config import Settings
 from nemowatch.jobs.checks import split_turns
-from nemowatch.jobs.finish import error_text
-from nemowatch.jobs.gate import PauseGate
+from nemowatch.jobs.context import Context, Outcome
+from nemowatch.jobs.finish import SubmitResults, error_text
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Job, Turn, new_job_id
-from nemowatch.jobs.pipeline import Context, Outcome, Pipeline
+from nemowatch.jobs.pipeline import Pipeline
 from nemowatch.progress import ProgressBars
 
 
-async def submit(settings: Settings, files: list[Path], instructions: str) -> tuple[Outcome, Job]:
+async def submit(settings: Settings, files: list[Path], instructions: str) -> tuple[Outcome, str]:
+    """Run one job to its end; returns the outcome and what to print."""
     name = files[0].stem
     folder = JobFolder(settings.folders.state_dir / "submit" / new_job_id(name))
     folder.path.mkdir(parents=True)
@@ -35,24 +37,25 @@ async def submit(settings: Settings, files: list[Path], instructions: str) -> tu
     folder.save(job)
     settings.folders.outbox.mkdir(parents=True, exist_ok=True)
     bars = ProgressBars()
+    conditions = Conditions()
     try:
         async with open_client(settings) as client:
             ctx = Context(
                 client,
                 settings,
-                PauseGate(),
+                conditions,
                 asyncio.Semaphore(1),
                 asyncio.Event(),
-                events=bars,
-                mode="submit",
+                emit=bars.handle,
+                results=SubmitResults(),
             )
             outcome = await Pipeline(folder, job, ctx).run()
     finally:
         bars.close()
-    return outcome, job
+    return outcome, describe(outcome, job, conditions)
 
 
-def describe(outcome: Outcome, job: Job) -> str:
+def describe(outcome: Outcome, job: Job, conditions: Conditions) -> str:
     """What `submit` prints at the end."""
     if outcome is Outcome.DONE:
         lines = [f"result: {job.result}"]
@@ -61,5 +64,6 @@ def describe(outcome: Outcome, job: Job) -> str:
         lines.append(job.summary)
         return "\n".join(lines)
     if outcome is Outcome.HELD:
-        return f"not finished: {job.held}"
+        condition = conditions.get(job.held or "")
+        return f"not finished: {condition.reason if condition else job.held}"
     return error_text(job) if job.failure else f"not finished ({outcome.value})"

@@ -257,3 +257,30 @@ def test_the_wheel_ships_the_example_file(tmp_path: Path) -> None:
         for unit in ("nemowatch.service", "nemowatch@.service"):  # `service install` needs them
             shipped = zf.read(f"nemowatch/data/systemd/{unit}")
             assert shipped == (REPO / "systemd" / unit).read_bytes()
+
+
+def test_a_reload_applies_what_may_change_and_keeps_the_restart_only_keys(tmp_path: Path) -> None:
+    from nemowatch.config import Settings, merge_reload
+
+    old = Settings.model_validate(
+        {"folders": {"inbox": str(tmp_path / "in")}, "api": {"base_url": "http://a"}}
+    )
+    new = Settings.model_validate(
+        {
+            "folders": {"inbox": str(tmp_path / "elsewhere")},
+            "api": {"base_url": "http://b", "retry_max_seconds": 7},
+            "jobs": {"max_parallel": 5},
+        }
+    )
+    merged, kept = merge_reload(old, new)
+    assert kept == ["folders", "api.base_url"]
+    assert merged.folders == old.folders and merged.api.base_url == "http://a"
+    assert merged.jobs.max_parallel == 5 and merged.api.retry_max_seconds == 7
+
+
+def test_a_reload_with_nothing_restart_only_changed_keeps_nothing() -> None:
+    from nemowatch.config import Settings, merge_reload
+
+    old = Settings()
+    merged, kept = merge_reload(old, Settings.model_validate({"jobs": {"retries": 1}}))
+    assert kept == [] and merged.jobs.retries == 1

@@ -10,11 +10,11 @@ import re
 import stat
 from pathlib import Path
 
-from nemowatch.config import MEDIA_TYPES, JobSettings
+from nemowatch.config import JobSettings
 from nemowatch.errors import InputError
+from nemowatch.media import MB, MEDIA_TYPES
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
-MB = 1024 * 1024  # jobs.max_file_mb counts these, as the service's 500 MB limit does
 ACCEPTED = ", ".join(MEDIA_TYPES)
 _TURN_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
 

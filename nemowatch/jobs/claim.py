@@ -13,10 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nemowatch.errors import NemoError
-from nemowatch.jobs.journal import JobFolder
+from nemowatch.errors import FileChangedError, NemoError
+from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job, JobStage, new_job_id
 from nemowatch.jobs.results import remove_tree
+from nemowatch.watch.rules import Candidate
 
 log = logging.getLogger("nemowatch")
 BUNDLE = ""  # the origins key of a bundle's folder
@@ -33,6 +34,41 @@ class ClaimRequest:
     problem: str | None = None
     #: (size, mtime_ns) of each file as it was when found settled
     expected: dict[Path, tuple[int, int]] | None = None
+
+
+def request_for(ready: Candidate) -> ClaimRequest:
+    """The claim of a job the inbox's plan found ready."""
+    return ClaimRequest(
+        name=ready.name,
+        kind=ready.kind,
+        media=ready.media,
+        instructions=ready.instructions,
+        folder=ready.folder,
+        default_instructions=ready.use_default_instructions,
+        problem=ready.problem,
+    )
+
+
+def resumable(work_dir: Path, skip: set[str]) -> list[JobFolder]:
+    """The unfinished jobs of the work folder, oldest first, except those named in `skip`.
+
+    At start-up these are the jobs a stop or crash interrupted; later, those put
+    back by `nemowatch retry`. A claim interrupted half-way is finished (or undone).
+    """
+    found = []
+    for folder in existing_jobs(work_dir):
+        if folder.path.name in skip:
+            continue
+        try:
+            job = folder.load()
+        except (OSError, ValueError, NemoError) as exc:
+            log.error("cannot read the journal of %s (%s); left as it is", folder.path, exc)
+            continue
+        if job.stage in (JobStage.DONE, JobStage.FAILED) or not resume_claim(folder, job):
+            continue
+        log.info("%s: resuming at stage %s", job.name, job.stage.value)
+        found.append(folder)
+    return found
 
 
 def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
@@ -74,7 +110,7 @@ def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]])
                 if not target.exists():
                     os.rename(origin, target)
                     _check_unchanged(target, expected.get(Path(origin)))
-    except (FileNotFoundError, _Changed) as exc:
+    except (FileNotFoundError, FileChangedError) as exc:
         log.info("claim of %s dropped (%s); its files stay in the inbox", job.name, exc)
         undo(folder, job)
         return False
@@ -82,16 +118,12 @@ def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]])
     return True
 
 
-class _Changed(NemoError):
-    """A file's size or mtime differs from when it was found settled."""
-
-
 def _check_unchanged(path: Path, expected: tuple[int, int] | None) -> None:
     if expected is None:
         return
     info = path.stat()
     if (info.st_size, info.st_mtime_ns) != expected:
-        raise _Changed(f"{path.name} changed while it was claimed")
+        raise FileChangedError(f"{path.name} changed while it was claimed")
 
 
 def undo(folder: JobFolder, job: Job) -> None:

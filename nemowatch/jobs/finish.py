@@ -1,6 +1,10 @@
 """How a job ends: the report and the originals after success; the failed folder.
 
 Both are idempotent: a restart in the middle of either simply finishes it.
+Where the files go is a results strategy: `InboxResults` for jobs claimed from
+the inbox (originals archived, kept or deleted; failures moved to the failed
+folder), `SubmitResults` for `nemowatch submit` (the user's files stay put).
+This module takes what it needs as arguments and knows nothing of the API.
 """
 
 from __future__ import annotations
@@ -8,62 +12,116 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from nemowatch.api import Session
 from nemowatch.config import Settings
-from nemowatch.errors import ApiError
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
 from nemowatch.jobs.results import free_name, move_all, remove_tree, write_new
 
-if TYPE_CHECKING:
-    from nemowatch.jobs.pipeline import Pipeline
-
 ERROR_FILE = "error.txt"
 
 
-async def deliver(pipeline: Pipeline, *, submit: bool) -> None:
-    """Write the report, then archive, keep or delete the originals; the job is done."""
-    job, folder, settings = pipeline.job, pipeline.folder, pipeline.ctx.settings
+class Results(Protocol):
+    """Where a job's files go when it ends."""
+
+    def delivered(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        """After success: put the originals away (the result is already in the outbox)."""
+
+    def failed(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        """After failure (recorded in the journal): make it visible to the user."""
+
+    def done(self, folder: JobFolder, settings: Settings) -> None:
+        """After the journal says done: tidy the job's folder."""
+
+
+class InboxResults:
+    """Jobs claimed from the inbox: their folder under work is theirs to move."""
+
+    def delivered(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
+        mode = settings.jobs.after_success
+        if mode == "archive" and originals:
+            target = settings.folders.archive_dir / job.id
+            move_all(originals, target)
+            folder.note(job, f"originals archived in {target}")
+        elif mode == "delete":
+            for path in originals:
+                path.unlink(missing_ok=True)
+
+    def failed(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        target = free_name(settings.folders.failed, job.name)
+        originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
+        move_all(originals, target)
+        (target / ERROR_FILE).write_text(error_text(job), encoding="utf-8")
+        for extra in (folder.log_file, folder.journal):
+            if extra.exists():
+                shutil.copyfile(extra, target / extra.name)
+        remove_tree(folder.path)
+
+    def done(self, folder: JobFolder, settings: Settings) -> None:
+        if settings.jobs.after_success != "keep":
+            remove_tree(folder.path)
+
+
+class SubmitResults:
+    """`nemowatch submit`: the user's files stay where they are; the journal stays too."""
+
+    def delivered(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        pass
+
+    def failed(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        pass
+
+    def done(self, folder: JobFolder, settings: Settings) -> None:
+        pass
+
+
+def deliver(
+    folder: JobFolder,
+    job: Job,
+    settings: Settings,
+    results: Results,
+    *,
+    link: str,
+    save: Callable[[], None],
+) -> None:
+    """Write the report, then put the originals away; the job is done.
+
+    Args:
+        link: the web editor's address for the report (fetched by the caller).
+        save: journals the job (and tells whoever listens).
+    """
     if settings.jobs.write_report and not job.report and job.result:
-        link = await _web_link(pipeline)
         result = Path(job.result)
         report = write_new(result.with_name(result.stem + ".report.txt"), render_report(job, link))
         job.report = str(report)
-        pipeline.save()
-    if not submit:
-        _put_away_originals(folder, job, settings)
+        save()
+    results.delivered(folder, job, settings)
     job.move_to(JobStage.DONE)
-    pipeline.save()
-    pipeline.note("done")
-    if not submit and settings.jobs.after_success != "keep":
-        remove_tree(folder.path)
+    save()
+    folder.note(job, "done")
+    results.done(folder, settings)
 
 
-async def _web_link(pipeline: Pipeline) -> str:
-    job = pipeline.job
-    if not job.session_id:
-        return "(no session)"
-    try:
-        claim = await pipeline.client.claim_token(Session(job.task_id or "", job.session_id))
-    except ApiError as exc:
-        return f"(not available: {exc})"
-    return pipeline.client.web_link(claim)
-
-
-def _put_away_originals(folder: JobFolder, job: Job, settings: Settings) -> None:
-    originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
-    mode = settings.jobs.after_success
-    if mode == "archive" and originals:
-        target = settings.folders.archive_dir / job.id
-        move_all(originals, target)
-        folder.note(job, f"originals archived in {target}")
-    elif mode == "delete":
-        for path in originals:
-            path.unlink(missing_ok=True)
+def fail(
+    folder: JobFolder, job: Job, exc: BaseException, settings: Settings, results: Results
+) -> None:
+    """Record the failure in the journal, then hand the files to `results`."""
+    sentence, advice = explain(exc)
+    job.failure = Failure(
+        message=sentence,
+        stage=job.stage.value,
+        code=api_code(exc),
+        advice=advice.replace("NAME", job.name),
+    )
+    folder.note(job, f"failed at {job.stage.value}: {exc}", level=logging.ERROR)
+    job.move_to(JobStage.FAILED)
+    folder.save(job)
+    results.failed(folder, job, settings)
 
 
 def render_report(job: Job, link: str) -> str:
@@ -92,32 +150,6 @@ def _timings(job: Job) -> list[str]:
     if len(marks) > 1:
         out.append(f"  total: {marks[-1][1] - marks[0][1]:.1f} s")
     return out
-
-
-def fail(
-    folder: JobFolder, job: Job, exc: BaseException, settings: Settings, *, submit: bool
-) -> None:
-    """Record the failure; outside `submit`, move the originals to `<failed>/NAME/`."""
-    sentence, advice = explain(exc)
-    job.failure = Failure(
-        message=sentence,
-        stage=job.stage.value,
-        code=api_code(exc),
-        advice=advice.replace("NAME", job.name),
-    )
-    folder.note(job, f"failed at {job.stage.value}: {exc}", level=logging.ERROR)
-    job.move_to(JobStage.FAILED)
-    folder.save(job)
-    if submit:
-        return
-    target = free_name(settings.folders.failed, job.name)
-    originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
-    move_all(originals, target)
-    (target / ERROR_FILE).write_text(error_text(job), encoding="utf-8")
-    for extra in (folder.log_file, folder.journal):
-        if extra.exists():
-            shutil.copyfile(extra, target / extra.name)
-    remove_tree(folder.path)
 
 
 def error_text(job: Job) -> str:

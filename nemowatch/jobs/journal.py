@@ -10,15 +10,17 @@ is an inotify event: the work folder lies inside the watched inbox.)
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from nemowatch.errors import InputError
 from nemowatch.fsutil import write_atomic
-from nemowatch.jobs.model import Job
+from nemowatch.jobs.model import JOURNAL_VERSION, Job
 from nemowatch.redact import redact
 
 JOURNAL = "job.json"
@@ -48,7 +50,8 @@ class JobFolder:
         return self.path / LOG
 
     def load(self) -> Job:
-        return Job.model_validate_json(self.journal.read_bytes())
+        """The journal, brought up to `JOURNAL_VERSION` (an upgrade mid-job resumes it)."""
+        return Job.model_validate(migrate(json.loads(self.journal.read_bytes())))
 
     def save(self, job: Job) -> None:
         write_atomic(self.journal, job.model_dump_json(indent=2).encode())
@@ -84,6 +87,32 @@ class JobFolder:
         finally:
             log_file, self._log = self._log, None
             log_file.close()
+
+
+def _v0_to_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Journals written before the version field: the same shape, now numbered."""
+    return data
+
+
+#: MIGRATIONS[n] turns a journal of version n into version n + 1
+MIGRATIONS = [_v0_to_v1]
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a journal's content up to the current version, one step at a time.
+
+    Raises:
+        InputError: the journal was written by a newer nemowatch (left untouched).
+    """
+    version = int(data.get("version", 0))
+    if version > JOURNAL_VERSION:
+        raise InputError(
+            f"the journal is of version {version}, newer than this nemowatch "
+            f"({JOURNAL_VERSION}); upgrade nemowatch to resume it"
+        )
+    for step in MIGRATIONS[version:JOURNAL_VERSION]:
+        data = step(data)
+    return {**data, "version": JOURNAL_VERSION}
 
 
 def existing_jobs(work_dir: Path) -> list[JobFolder]:

@@ -15,6 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from nemowatch.errors import IllegalTransitionError
+
+#: the journal's format; `journal.migrate` brings older journals up to it
+JOURNAL_VERSION = 1
+
 
 class JobStage(StrEnum):
     CLAIMED = "claimed"  # files in the work folder; no session yet
@@ -44,19 +49,34 @@ TRANSITIONS: dict[JobStage, set[JobStage]] = {
 RESTARTABLE = {JobStage.SESSION, JobStage.UPLOADED, JobStage.EDITED, JobStage.RENDERING}
 
 
-class IllegalTransition(RuntimeError):
-    """A stage change the journal does not allow: a bug, never silently continued."""
+class TurnState(StrEnum):
+    PENDING = "pending"  # not sent yet
+    SENT = "sent"  # journaled as sent: never sent again; recovered by reading the state
+    ANSWERED = "answered"  # answered, or the change verified in the project
+
+
+#: a turn refused before any work was done (2001, 429 on /run_sse) goes back to pending
+TURN_TRANSITIONS: dict[TurnState, set[TurnState]] = {
+    TurnState.PENDING: {TurnState.SENT},
+    TurnState.SENT: {TurnState.ANSWERED, TurnState.PENDING},
+    TurnState.ANSWERED: set(),
+}
 
 
 class Turn(BaseModel):
     """One instruction turn; `sent` without an answer means: never send it again."""
 
     text: str
-    state: Literal["pending", "sent", "answered"] = "pending"
+    state: TurnState = TurnState.PENDING
     fingerprint_before: str | None = None
     answer: str = ""
     silent: bool = False
     verified: bool = False
+
+    def move_to(self, state: TurnState) -> None:
+        if state not in TURN_TRANSITIONS[self.state]:
+            raise IllegalTransitionError(f"turn: {self.state.value} -> {state.value}")
+        self.state = state
 
 
 class Failure(BaseModel):
@@ -67,6 +87,7 @@ class Failure(BaseModel):
 
 
 class Job(BaseModel):
+    version: int = JOURNAL_VERSION
     id: str
     name: str
     kind: Literal["pair", "bundle", "submit"]
@@ -99,12 +120,12 @@ class Job(BaseModel):
             self.stage = stage
             self.reached[stage.value] = time.time()
             return
-        raise IllegalTransition(f"job {self.id}: {self.stage.value} -> {stage.value}")
+        raise IllegalTransitionError(f"job {self.id}: {self.stage.value} -> {stage.value}")
 
     def restart_session(self) -> None:
         """1002: the session is gone; uploads and edits are redone in a new one."""
         if self.stage not in RESTARTABLE:
-            raise IllegalTransition(f"job {self.id}: session restart from {self.stage.value}")
+            raise IllegalTransitionError(f"job {self.id}: session restart from {self.stage.value}")
         self.stage = JobStage.CLAIMED
         self.session_id = self.task_id = self.render_id = None
         self.sessions_lost += 1
@@ -112,7 +133,9 @@ class Job(BaseModel):
 
     @property
     def next_turn(self) -> int | None:
-        return next((i for i, t in enumerate(self.turns) if t.state != "answered"), None)
+        return next(
+            (i for i, t in enumerate(self.turns) if t.state is not TurnState.ANSWERED), None
+        )
 
 
 def new_job_id(name: str, now: float | None = None) -> str:

@@ -15,33 +15,24 @@ DESIGN.md maps onto the handlers:
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Protocol
-
-from nemowatch.api import Draft, NemoClient, RenderStatus, TurnEvent
-from nemowatch.config import Settings
+from nemowatch.api import Draft, RenderStatus, Session
+from nemowatch.conditions import Condition
 from nemowatch.errors import (
-    AgentError,
     ApiError,
+    EditNotAppliedError,
     InputError,
-    OutOfCreditsError,
-    RateLimitedError,
     RenderFailedError,
-    ServerError,
     SessionLostError,
-    TransportError,
 )
-from nemowatch.jobs import finish
+from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, read_instructions, split_turns
-from nemowatch.jobs.gate import PauseGate
+from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn
-from nemowatch.jobs.policy import EditNotApplied, hold_reason
+from nemowatch.jobs.policy import account_condition, hold_reason
+from nemowatch.jobs.rendering import wait_for_render
 from nemowatch.jobs.results import numbered
+from nemowatch.jobs.turns import TurnSteps
 
 #: a lost session is started over at most this often before the job fails
 MAX_SESSION_RESTARTS = 2
@@ -49,59 +40,11 @@ MAX_SESSION_RESTARTS = 2
 MAX_RENDER_ATTEMPTS = 2
 
 
-class Outcome(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    HELD = "held"  # an account condition; the job resumes where it stands
-    STOPPED = "stopped"  # shutdown at a checkpoint; the journal is current
-
-
-class JobEvents(Protocol):
-    """What the daemon's status and `submit`'s progress bars are told."""
-
-    def stage(self, job: Job) -> None: ...
-
-    def progress(self, job: Job, what: str, done: float, total: float) -> None: ...
-
-
-class NoEvents:
-    def stage(self, job: Job) -> None:
-        pass
-
-    def progress(self, job: Job, what: str, done: float, total: float) -> None:
-        pass
-
-
-@dataclass
-class Context:
-    """What every pipeline shares: the client, settings, the gate, the limits."""
-
-    client: NemoClient
-    settings: Settings
-    gate: PauseGate
-    uploads: asyncio.Semaphore
-    stopping: asyncio.Event
-    events: JobEvents = field(default_factory=NoEvents)
-    #: "daemon": results and failures move files; "submit": the user's files stay put
-    mode: str = "daemon"
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], float] = time.monotonic
-
-
-class Pipeline:
+class Pipeline(TurnSteps):
     def __init__(self, folder: JobFolder, job: Job, ctx: Context) -> None:
-        self.folder, self.job, self.ctx = folder, job, ctx
-        self.client = ctx.client
-        self._rate_limited = 0
+        super().__init__(folder, job, ctx)
         self._draft: Draft | None = None
         self._completed: RenderStatus | None = None
-
-    def save(self) -> None:
-        self.folder.save(self.job)
-        self.ctx.events.stage(self.job)
-
-    def note(self, message: str) -> None:
-        self.folder.note(self.job, message)
 
     async def run(self) -> Outcome:
         """Advance the job until it is done, failed, held or asked to stop."""
@@ -111,19 +54,30 @@ class Pipeline:
             self.save()
         while job.stage is not JobStage.DONE:
             if self.ctx.stopping.is_set() and job.stage is not JobStage.DELIVERED:
+                self.ctx.emit(events.Stopped.of(job))
                 return Outcome.STOPPED
+            condition = self.ctx.conditions.blocking(needs(job))
+            if condition is not None:
+                return self._held(condition)
             try:
                 await self._step()
             except ApiError as exc:
                 if exc.account_wide:
-                    return self._hold(exc)
+                    name, holds = account_condition(exc)
+                    reason = hold_reason(
+                        exc,
+                        web_url=self.ctx.settings.api.web_url,
+                        client_id=self.client.anonymous_client_id,
+                    )
+                    self.ctx.conditions.raise_(name, reason, holds)
+                    continue  # the loop finds the condition and holds the job
                 if isinstance(exc, SessionLostError) and self._can_restart():
                     self.note("the session was lost (1002); starting over in a new session")
                     job.restart_session()
                     self.save()
                     continue
                 return self._fail(exc)
-            except (InputError, EditNotApplied) as exc:
+            except (InputError, EditNotAppliedError) as exc:
                 return self._fail(exc)
         return Outcome.DONE
 
@@ -142,19 +96,25 @@ class Pipeline:
     def _can_restart(self) -> bool:
         return self.job.stage in RESTARTABLE and self.job.sessions_lost < MAX_SESSION_RESTARTS
 
-    def _hold(self, exc: ApiError) -> Outcome:
-        reason = hold_reason(
-            exc, web_url=self.ctx.settings.api.web_url, client_id=self.client.anonymous_client_id
-        )
-        self.job.held = reason
+    def _held(self, condition: Condition) -> Outcome:
+        """Record which condition holds the job (its reason lives in the registry)."""
+        job = self.job
+        job.held = condition.name
         self.save()
-        self.note(f"held at {self.job.stage.value}: {reason}")
-        self.ctx.gate.pause(reason, exc)
+        self.note(f"held at {job.stage.value}: {condition.reason}")
+        self.ctx.emit(
+            events.Held.of(job, stage=job.stage, condition=condition.name, reason=condition.reason)
+        )
         return Outcome.HELD
 
     def _fail(self, exc: BaseException) -> Outcome:
-        finish.fail(self.folder, self.job, exc, self.ctx.settings, submit=self.ctx.mode == "submit")
-        self.ctx.events.stage(self.job)
+        job = self.job
+        finish.fail(self.folder, job, exc, self.ctx.settings, self.ctx.results)
+        failure = job.failure
+        assert failure is not None
+        self.ctx.emit(
+            events.Failed.of(job, stage=failure.stage, message=failure.message, code=failure.code)
+        )
         return Outcome.FAILED
 
     # -- stages -------------------------------------------------------------
@@ -182,11 +142,12 @@ class Pipeline:
         job = self.job
         paths = self.folder.media_paths(job)
 
-        def progress(sent: int, total: int) -> None:
-            self.ctx.events.progress(job, "upload", sent, total)
-
         async with self.ctx.uploads:
-            result = await self.client.upload(self._session_id(), paths, progress=progress)
+            result = await self.client.upload(
+                self.session_id(),
+                paths,
+                progress=lambda sent, total: self.progress("upload", sent, total),
+            )
         job.move_to(JobStage.UPLOADED)
         self.save()
         self.note(
@@ -194,91 +155,8 @@ class Pipeline:
             f"in {result.seconds:.1f} s"
         )
 
-    async def _edit(self) -> None:
-        job = self.job
-        index = job.next_turn
-        if index is None:
-            job.move_to(JobStage.EDITED)
-            self.save()
-            return
-        turn = job.turns[index]
-        label = f"turn {index + 1} of {len(job.turns)}"
-        if turn.state == "sent":
-            self.note(f"{label} was sent before a restart; reading the project, not sending again")
-            await self._recover(turn, label)
-            return
-        await self._before_paid_step()
-        turn.fingerprint_before = (await self.client.get_state(self._session_id())).fingerprint()
-        turn.state = "sent"
-        self.save()  # journaled before sending: a crash from here on never resends it
-        self.note(f"{label} sent")
-        try:
-            result = await self.client.send_turn(
-                self._session_id(), turn.text, on_event=self._turn_event
-            )
-        except (OutOfCreditsError, RateLimitedError) as exc:
-            turn.state = "pending"  # refused before any work was done: not charged
-            self.save()
-            if (
-                isinstance(exc, RateLimitedError)
-                and self._rate_limited < self.ctx.settings.jobs.retries
-            ):
-                self._rate_limited += 1
-                await self.ctx.sleep(exc.retry_after or self.ctx.settings.api.rate_limit_seconds)
-                return
-            raise
-        except (TransportError, ServerError, AgentError) as exc:
-            self.note(f"{label}: the stream ended without an answer ({exc}); reading the project")
-            await self._recover(turn, label)
-            return
-        turn.answer, turn.silent = result.text, result.silent
-        if result.silent:
-            await self._recover(turn, label, first_wait=0.0)
-            return
-        turn.state = "answered"
-        self._save_answered()
-        self.note(f"{label} answered: {_shorten(result.text)}")
-
-    def _save_answered(self) -> None:
-        """Journal an answered turn; after the last one, the stage moves on in the same write."""
-        if self.job.next_turn is None:
-            self.job.move_to(JobStage.EDITED)
-        self.save()
-
-    def _turn_event(self, event: TurnEvent) -> None:
-        if event.is_progress:
-            self.ctx.events.progress(self.job, "edit", 0, 0)
-
-    async def _recover(self, turn: Turn, label: str, first_wait: float | None = None) -> None:
-        """Read the state until it differs from before the turn; never send the turn again."""
-        api = self.ctx.settings.api
-        first = api.recovery_first_wait_seconds if first_wait is None else first_wait
-        waits = [first] + [api.recovery_wait_seconds] * (api.recovery_max_checks - 1)
-        for wait in waits:
-            await self.ctx.sleep(wait)
-            state = await self.client.get_state(self._session_id())
-            if state.fingerprint() != turn.fingerprint_before:
-                turn.state, turn.verified = "answered", True
-                self._save_answered()
-                how = (
-                    "silent; the change was verified" if turn.silent else "verified in the project"
-                )
-                self.note(f"{label} {how}")
-                return
-        raise EditNotApplied(f"{label}: the project did not change after {len(waits)} checks")
-
-    async def _before_paid_step(self) -> None:
-        await self.ctx.gate.wait_open()
-        credits = await self.client.credits()
-        needed = self.ctx.settings.jobs.min_credits
-        if credits.available < needed:
-            raise OutOfCreditsError(
-                f"{credits.available:g} credits available, {needed} needed", code=2001
-            )
-
     async def _export(self) -> None:
         job = self.job
-        await self.ctx.gate.wait_open()
         self._draft = await self._settled_draft()
         job.summary = self._draft.summary()
         job.render_id = self.client.new_render_id()
@@ -295,7 +173,7 @@ class Pipeline:
         deadline = self.ctx.clock() + export.timeout_seconds
         last, since = "", 0.0
         while True:
-            state = await self.client.get_state(self._session_id())
+            state = await self.client.get_state(self.session_id())
             now = self.ctx.clock()
             if state.draft.is_ready_for_export:
                 if state.fingerprint() != last:
@@ -305,16 +183,15 @@ class Pipeline:
             else:
                 last = ""
             if now > deadline:
-                raise EditNotApplied("the project never became ready to export")
+                raise EditNotAppliedError("the project never became ready to export")
             await self.ctx.sleep(interval)
 
     async def _render(self) -> None:
         job = self.job
         assert job.render_id
         if not job.render_submitted:
-            await self.ctx.gate.wait_open()
-            draft = self._draft or (await self.client.get_state(self._session_id())).draft
-            await self.client.start_render(self._session_id(), draft, job.render_id)
+            draft = self._draft or (await self.client.get_state(self.session_id())).draft
+            await self.client.start_render(self.session_id(), draft, job.render_id)
             # Journaled with the next stage: a restart before that submits the same id
             # again, which starts no second render (and export costs no credits).
             job.render_submitted = True
@@ -323,10 +200,17 @@ class Pipeline:
         def progress(status: object) -> None:
             value = getattr(status, "progress", None)
             if isinstance(value, float):
-                self.ctx.events.progress(job, "render", value, 100)
+                self.progress("render", value, 100)
 
         try:
-            self._completed = await self.client.wait_for_render(job.render_id, on_progress=progress)
+            self._completed = await wait_for_render(
+                self.client,
+                job.render_id,
+                self.ctx.settings.export,
+                clock=self.ctx.clock,
+                sleep=self.ctx.sleep,
+                on_progress=progress,
+            )
         except RenderFailedError:
             if job.render_attempts >= MAX_RENDER_ATTEMPTS:
                 raise
@@ -351,14 +235,15 @@ class Pipeline:
         outbox = self.ctx.settings.folders.outbox
         suffix = "." + self.ctx.settings.export.format
 
-        def progress(done: int, total: int) -> None:
-            self.ctx.events.progress(job, "download", done, total)
-
         for dest in numbered(outbox, job.name, suffix):
             if dest.exists():
                 continue
             try:
-                path = await self.client.download(status, dest, progress=progress)
+                path = await self.client.download(
+                    status,
+                    dest,
+                    progress=lambda done, total: self.progress("download", done, total),
+                )
             except FileExistsError:
                 continue  # taken meanwhile: never overwrite, take the next name
             break
@@ -367,14 +252,24 @@ class Pipeline:
         self.save()
         self.note(f"delivered {path}")
 
+    def _downloaded(self, done: int, total: int) -> None:
+        self.progress("download", done, total)
+
     async def _finish(self) -> None:
-        await finish.deliver(self, submit=self.ctx.mode == "submit")
+        job = self.job
+        wants_link = self.ctx.settings.jobs.write_report and not job.report and job.result
+        link = await self._web_link() if wants_link else ""
+        finish.deliver(
+            self.folder, job, self.ctx.settings, self.ctx.results, link=link, save=self.save
+        )
+        self.ctx.emit(events.Delivered.of(job, result=job.result or "", report=job.report))
 
-    def _session_id(self) -> str:
-        assert self.job.session_id, "a session id is journaled before this stage"
-        return self.job.session_id
-
-
-def _shorten(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    async def _web_link(self) -> str:
+        job = self.job
+        if not job.session_id:
+            return "(no session)"
+        try:
+            claim = await self.client.claim_token(Session(job.task_id or "", job.session_id))
+        except ApiError as exc:
+            return f"(not available: {exc})"
+        return self.client.web_link(claim)

@@ -1,20 +1,21 @@
 """The error policy: what a person is told, by the type of the error.
 
 A job's own problem fails the job (`explain` gives error.txt's first line and
-the advice). A condition of the account pauses all paid work instead
-(`hold_reason` says why and what to do); the job keeps its place.
+the advice). A condition of the account holds the work it concerns instead
+(`account_condition` names it, `hold_reason` says why and what to do); the
+job keeps its place.
 """
 
 from __future__ import annotations
 
-from nemowatch.config import MEDIA_TYPES
+from nemowatch.conditions import Work
 from nemowatch.errors import (
     AgentError,
     ApiCodeError,
     ApiError,
+    EditNotAppliedError,
     FileTooLargeError,
     InputError,
-    NemoError,
     OutOfCreditsError,
     PlanBlockedError,
     RenderFailedError,
@@ -26,11 +27,7 @@ from nemowatch.errors import (
     TransportError,
     UnsupportedFileError,
 )
-
-
-class EditNotApplied(NemoError):
-    """A turn's stream broke and the project never changed afterwards."""
-
+from nemowatch.media import MEDIA_TYPES
 
 _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (InputError, "", "Fix the file as described and drop the job into the inbox again."),
@@ -45,7 +42,7 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
         "Compress or trim it to fit the service's limit and drop it again.",
     ),
     (
-        EditNotApplied,
+        EditNotAppliedError,
         "The editor did not apply the instructions: the project never changed.",
         "Check the instructions (be specific), then run `nemowatch retry NAME`.",
     ),
@@ -113,6 +110,23 @@ def hold_reason(exc: ApiError, *, web_url: str, client_id: str | None) -> str:
     if isinstance(exc, TokenQuotaError):
         return "the anonymous-token quota is spent: set NEMO_TOKEN to your own token"
     return f"paused: {exc}"
+
+
+#: the conditions of the account: an error of one of these types holds work, not the job
+ACCOUNT_CONDITIONS: dict[type[ApiError], tuple[str, Work]] = {
+    OutOfCreditsError: ("credits", Work.PAID_TURNS),
+    PlanBlockedError: ("plan", Work.EXPORTS),
+    TokenRejectedError: ("token", Work.API),
+    TokenQuotaError: ("quota", Work.API),
+}
+
+
+def account_condition(exc: ApiError) -> tuple[str, Work]:
+    """(condition name, the work it holds) for an account-wide error."""
+    for cls, condition in ACCOUNT_CONDITIONS.items():
+        if isinstance(exc, cls):
+            return condition
+    return ("account", Work.API)
 
 
 def api_code(exc: BaseException) -> int | None:

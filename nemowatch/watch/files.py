@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from nemowatch.config import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
+from nemowatch.media import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
 
 
 class FileKind(StrEnum):

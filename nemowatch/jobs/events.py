@@ -1,0 +1,172 @@
+"""Job events: what the pipeline says happened, and the bus that fans them out.
+
+The pipeline knows no consumer: it calls `emit(event)`. The daemon's `EventBus`
+hands each event to every subscriber through a queue of its own, drained by a
+task of its own, so a slow subscriber (a history write, a notification) never
+blocks the pipeline or another subscriber; one that falls too far behind
+loses events, with a line in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from nemowatch.jobs.model import Job, JobStage
+
+log = logging.getLogger("nemowatch")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job_id: str
+    name: str
+    at: float = field(default_factory=time.time, kw_only=True)
+
+    @classmethod
+    def of(cls, job: Job, **fields: Any) -> Self:
+        return cls(job.id, job.name, **fields)
+
+
+@dataclass(frozen=True)
+class Claimed(JobEvent):
+    """A job was taken from the inbox, or adopted from the work folder at start."""
+
+    stage: JobStage = JobStage.CLAIMED
+
+
+@dataclass(frozen=True)
+class StageReached(JobEvent):
+    stage: JobStage = JobStage.CLAIMED
+
+
+@dataclass(frozen=True)
+class Progress(JobEvent):
+    """Upload, edit, render or download progress (`total` 0: no known end)."""
+
+    what: str = ""
+    done: float = 0.0
+    total: float = 0.0
+
+
+@dataclass(frozen=True)
+class TurnAnswered(JobEvent):
+    index: int = 0
+    count: int = 0
+    answer: str = ""
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class Held(JobEvent):
+    """A condition holds the job where it stands; `condition` names it."""
+
+    stage: JobStage = JobStage.CLAIMED
+    condition: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Released(JobEvent):
+    """A held job is back in line."""
+
+
+@dataclass(frozen=True)
+class Delivered(JobEvent):
+    result: str = ""
+    report: str | None = None
+
+
+@dataclass(frozen=True)
+class Failed(JobEvent):
+    stage: str = ""
+    message: str = ""
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class Cancelled(JobEvent):
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class Stopped(JobEvent):
+    """The job stopped at a checkpoint for shutdown; its journal is current."""
+
+
+Emit = Callable[[JobEvent], None]
+Handler = Callable[[JobEvent], Awaitable[None] | None]
+
+
+def ignore(event: JobEvent) -> None:
+    """An `Emit` for callers nobody listens to."""
+
+
+class EventBus:
+    """Fans job events out to subscribers, each behind a bounded queue of its own."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[_Subscriber] = []
+
+    def subscribe(self, name: str, handler: Handler, *, maxsize: int = 1000) -> None:
+        """Call `handler` with every event from now on (in its own task once started)."""
+        self._subscribers.append(_Subscriber(name, handler, asyncio.Queue(maxsize)))
+
+    def emit(self, event: JobEvent) -> None:
+        for subscriber in self._subscribers:
+            subscriber.offer(event)
+
+    def start(self) -> None:
+        for subscriber in self._subscribers:
+            subscriber.start()
+
+    async def stop(self) -> None:
+        """Deliver what is queued, then end every subscriber's task."""
+        for subscriber in self._subscribers:
+            await subscriber.stop()
+
+
+@dataclass
+class _Subscriber:
+    name: str
+    handler: Handler
+    queue: asyncio.Queue[JobEvent | None]
+    task: asyncio.Task[None] | None = None
+    dropped: int = 0
+
+    def offer(self, event: JobEvent) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("%s falls behind: %d job event(s) dropped", self.name, self.dropped)
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._drain(), name=f"events-{self.name}")
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        while True:  # the end marker must get in, even behind a full queue
+            try:
+                self.queue.put_nowait(None)
+                break
+            except asyncio.QueueFull:
+                await asyncio.sleep(0.01)
+        await self.task
+        self.task = None
+
+    async def _drain(self) -> None:
+        while (event := await self.queue.get()) is not None:
+            try:
+                result = self.handler(event)
+                if result is not None:
+                    await result
+            except Exception:  # noqa: BLE001 - one subscriber's bug must not end its feed
+                log.exception("%s failed on %s", self.name, type(event).__name__)

@@ -1,0 +1,121 @@
+"""The edit turns: each sent at most once, answered or recovered by reading the state.
+
+A turn is journaled as sent before it is sent. A stream that breaks, or a
+silent turn, is recovered by reading the project's state until it differs
+from the fingerprint taken before the turn; it is never sent again.
+"""
+
+from __future__ import annotations
+
+from nemowatch.api import TurnEvent
+from nemowatch.errors import (
+    AgentError,
+    EditNotAppliedError,
+    OutOfCreditsError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from nemowatch.jobs import events
+from nemowatch.jobs.context import JobRun
+from nemowatch.jobs.model import JobStage, Turn, TurnState
+
+
+class TurnSteps(JobRun):
+    """The `uploaded` stage: one turn per step until every turn is answered."""
+
+    _rate_limited = 0
+
+    async def _edit(self) -> None:
+        job = self.job
+        index = job.next_turn
+        if index is None:
+            job.move_to(JobStage.EDITED)
+            self.save()
+            return
+        turn = job.turns[index]
+        label = f"turn {index + 1} of {len(job.turns)}"
+        if turn.state is TurnState.SENT:
+            self.note(f"{label} was sent before a restart; reading the project, not sending again")
+            await self._recover(turn, label)
+            return
+        await self._before_paid_step()
+        turn.fingerprint_before = (await self.client.get_state(self.session_id())).fingerprint()
+        turn.move_to(TurnState.SENT)
+        self.save()  # journaled before sending: a crash from here on never resends it
+        self.note(f"{label} sent")
+        try:
+            result = await self.client.send_turn(
+                self.session_id(), turn.text, on_event=self._turn_event
+            )
+        except (OutOfCreditsError, RateLimitedError) as exc:
+            turn.move_to(TurnState.PENDING)  # refused before any work was done: not charged
+            self.save()
+            if (
+                isinstance(exc, RateLimitedError)
+                and self._rate_limited < self.ctx.settings.jobs.retries
+            ):
+                self._rate_limited += 1
+                await self.ctx.sleep(exc.retry_after or self.ctx.settings.api.rate_limit_seconds)
+                return
+            raise
+        except (TransportError, ServerError, AgentError) as exc:
+            self.note(f"{label}: the stream ended without an answer ({exc}); reading the project")
+            await self._recover(turn, label)
+            return
+        turn.answer, turn.silent = result.text, result.silent
+        if result.silent:
+            await self._recover(turn, label, first_wait=0.0)
+            return
+        turn.move_to(TurnState.ANSWERED)
+        self._save_answered(index)
+        self.note(f"{label} answered: {_shorten(result.text)}")
+
+    def _save_answered(self, index: int) -> None:
+        """Journal an answered turn; after the last one, the stage moves on in the same write."""
+        job = self.job
+        if job.next_turn is None:
+            job.move_to(JobStage.EDITED)
+        self.save()
+        turn = job.turns[index]
+        self.ctx.emit(
+            events.TurnAnswered.of(
+                job, index=index, count=len(job.turns), answer=turn.answer, verified=turn.verified
+            )
+        )
+
+    def _turn_event(self, event: TurnEvent) -> None:
+        if event.is_progress:
+            self.progress("edit", 0, 0)
+
+    async def _recover(self, turn: Turn, label: str, first_wait: float | None = None) -> None:
+        """Read the state until it differs from before the turn; never send the turn again."""
+        api = self.ctx.settings.api
+        first = api.recovery_first_wait_seconds if first_wait is None else first_wait
+        waits = [first] + [api.recovery_wait_seconds] * (api.recovery_max_checks - 1)
+        for wait in waits:
+            await self.ctx.sleep(wait)
+            state = await self.client.get_state(self.session_id())
+            if state.fingerprint() != turn.fingerprint_before:
+                turn.move_to(TurnState.ANSWERED)
+                turn.verified = True
+                self._save_answered(self.job.turns.index(turn))
+                how = (
+                    "silent; the change was verified" if turn.silent else "verified in the project"
+                )
+                self.note(f"{label} {how}")
+                return
+        raise EditNotAppliedError(f"{label}: the project did not change after {len(waits)} checks")
+
+    async def _before_paid_step(self) -> None:
+        credits = await self.client.credits()
+        needed = self.ctx.settings.jobs.min_credits
+        if credits.available < needed:
+            raise OutOfCreditsError(
+                f"{credits.available:g} credits available, {needed} needed", code=2001
+            )
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

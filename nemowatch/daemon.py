@@ -91,8 +91,7 @@ class Daemon:
             work_dir=folders.work_dir,
         )
         self.scheduler = AsyncIOScheduler()
-        #: when the inbox needs its next look (time.monotonic), if nothing happens before
-        self._wake_at: float | None = None
+        self._wake_at: float | None = None  # the inbox's next look (monotonic), if no event
 
     @property
     def settings(self) -> Settings:

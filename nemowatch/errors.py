@@ -25,7 +25,7 @@
             ├── PlanBlockedError    402: export blocked by the plan
             ├── ScopeError          403: token lacks a scope
             ├── RateLimitedError    429 (retry_after from Retry-After)
-            │   └── TokenQuotaError 429 on the anonymous-token call
+            ├── TokenQuotaError     429 on the anonymous-token call (a weekly quota, not a wait)
             ├── ServerError         5xx
             └── (ApiCodeError)      any other non-zero code, kept as it came
 

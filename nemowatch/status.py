@@ -118,8 +118,10 @@ def render(settings: Settings) -> str:
         journals = [(f, f.load()) for f in existing_jobs(folders.work_dir)]
         unfinished = [(f, j) for f, j in journals if j.stage.value not in ("done", "failed")]
         lines.append(f"jobs waiting in {folders.work_dir}: {len(unfinished)}")
+        # the reasons of the conditions in force when the daemon stopped
+        reasons = {c.get("name"): c.get("reason") for c in (data or {}).get("conditions", [])}
         for _, job in unfinished:
-            held = f" (held: {job.held})" if job.held else ""
+            held = f" (held: {reasons.get(job.held) or job.held})" if job.held else ""
             lines.append(f"  {job.name}: {job.stage.value}{held}")
         waiting = (data or {}).get("waiting", [])
     if waiting:

@@ -1,6 +1,6 @@
 """Everything that speaks HTTP to NemoVideo lives in this package."""
 
-from nemowatch.api.client import NemoClient, open_client, retry_policy
+from nemowatch.api.client import NemoClient, open_client
 from nemowatch.api.models import (
     AnonymousToken,
     ClaimToken,
@@ -11,7 +11,7 @@ from nemowatch.api.models import (
     TurnResult,
     UploadResult,
 )
-from nemowatch.api.retry import RetryPolicy
+from nemowatch.api.retry import RetryPolicy, retry_policy
 from nemowatch.api.sse import EventKind, TurnEvent
 from nemowatch.api.timeline import Draft, SessionState
 

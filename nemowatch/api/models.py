@@ -1,10 +1,23 @@
-"""Typed results of the API calls. Unknown fields are ignored, missing ones defaulted."""
+"""Typed results of the API calls. Unknown fields are ignored, missing ones defaulted;
+an answer without the one field it exists for is a `TransportError`."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from nemowatch.errors import TransportError
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -13,17 +26,38 @@ class AnonymousToken:
     credits: float | None
     expires_in: float | None
 
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> AnonymousToken:
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise TransportError("anonymous_token: the answer held no token")
+        return cls(token, _number(data.get("credits")), _number(data.get("expires_in")))
+
 
 @dataclass(frozen=True)
 class Session:
     task_id: str
     session_id: str
 
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Session:
+        session_id = data.get("session_id")
+        if not session_id:
+            raise TransportError("session: the answer held no session_id")
+        return cls(task_id=str(data.get("task_id", "")), session_id=str(session_id))
+
 
 @dataclass(frozen=True)
 class ClaimToken:
     claim_token: str = field(repr=False)
     expires_in: float | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ClaimToken:
+        claim = data.get("claim_token")
+        if not isinstance(claim, str) or not claim:
+            raise TransportError("claim_token: the answer held no claim_token")
+        return cls(claim, _number(data.get("expires_in")))
 
 
 @dataclass(frozen=True)
@@ -40,6 +74,25 @@ class Credits:
     available: float
     frozen: float
     total: float
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Credits:
+        return cls(
+            available=_number(data.get("available")) or 0,
+            frozen=_number(data.get("frozen")) or 0,
+            total=_number(data.get("total")) or 0,
+        )
+
+
+class RenderIds:
+    """`render_<unix-ms>` ids, strictly increasing within the process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def new(self) -> str:
+        self._last = max(int(time.time() * 1000), self._last + 1)
+        return f"render_{self._last}"
 
 
 @dataclass(frozen=True)

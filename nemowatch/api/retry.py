@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from nemowatch.config import Settings
 from nemowatch.errors import ApiCodeError, ApiError, RateLimitedError
 
 T = TypeVar("T")
@@ -53,10 +54,7 @@ class RetryPolicy:
             try:
                 return await operation()
             except ApiError as exc:
-                if not exc.transient or exc.retries_exhausted:
-                    raise
-                if attempt >= self.retries:
-                    exc.retries_exhausted = True
+                if not exc.transient or attempt >= self.retries:
                     raise
                 wait = self.delay(attempt, exc)
                 attempt += 1
@@ -69,3 +67,13 @@ class RetryPolicy:
                     wait,
                 )
                 await self.sleep(wait)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The policy the settings describe (`jobs.retries`, `api.retry_*`, `api.rate_limit_*`)."""
+    return RetryPolicy(
+        retries=settings.jobs.retries,
+        base_seconds=settings.api.retry_base_seconds,
+        max_seconds=settings.api.retry_max_seconds,
+        rate_limit_seconds=settings.api.rate_limit_seconds,
+    )

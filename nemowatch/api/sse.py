@@ -1,6 +1,9 @@
 """The edit turn's event stream: ADK events parsed into typed events, and the
 rules for reading a whole turn (heartbeats, partial text, the idle limit).
 
+`stream_turn` opens the stream and `read_turn` reads it to its end: only
+events where the agent did something reset the idle limit, heartbeats do not.
+
 The heartbeat format is not documented: an `event: heartbeat`, a JSON
 `{"type": "heartbeat"}`, an SSE comment (which httpx-sse turns into an empty
 event once an `id:` was seen) and an empty `data:` are all accepted.
@@ -8,15 +11,21 @@ event once an `id:` was seen) and an empty `data:` are all accepted.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from httpx_sse import ServerSentEvent
+import httpx
+from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
+
+from nemowatch.api.envelope import check, translated
+from nemowatch.api.models import TurnResult
+from nemowatch.errors import AgentError, ApiError, StreamIdleError, TransportError, error_for_code
 
 log = logging.getLogger("nemowatch.api")
 
@@ -138,3 +147,86 @@ class TurnText:
             if trimmed:  # only when normal text precedes it in the same message
                 messages[-1] = trimmed
         return "\n\n".join(messages)
+
+
+OnEvent = Callable[[TurnEvent], None]
+
+
+async def stream_turn(
+    http: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    idle_limit: float,
+    connect_timeout: float,
+    clock: Callable[[], float],
+    on_event: OnEvent | None = None,
+) -> TurnResult:
+    """POST `payload` to `url` and read the event stream it answers to its end.
+
+    Raises:
+        StreamIdleError: only heartbeats for `idle_limit` seconds.
+        TransportError: the stream broke, or the answer was not an event stream.
+        ApiCodeError: an error answer, or an error event with a code of the table.
+        AgentError: an error event without such a code.
+    """
+    timeout = httpx.Timeout(idle_limit, connect=connect_timeout)
+    with translated("run_sse"):
+        async with aconnect_sse(
+            http, "POST", url, json=payload, headers=headers, timeout=timeout
+        ) as source:
+            response = source.response
+            if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
+                "content-type", ""
+            ):
+                await response.aread()
+                check(response, "run_sse")
+                raise TransportError("run_sse: the answer was not an event stream")
+            return await read_turn(source, idle_limit=idle_limit, clock=clock, on_event=on_event)
+
+
+async def read_turn(
+    source: EventSource,
+    *,
+    idle_limit: float,
+    clock: Callable[[], float],
+    on_event: OnEvent | None = None,
+) -> TurnResult:
+    """Read a turn's events to the end of the stream; see `stream_turn`."""
+    collected = TurnText()
+    events = heartbeats = 0
+    last_progress = clock()
+    stream = source.aiter_sse().__aiter__()
+    while True:
+        remaining = idle_limit - (clock() - last_progress)
+        try:
+            sse = await asyncio.wait_for(anext(stream), timeout=max(remaining, 0))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise StreamIdleError(
+                f"run_sse: no progress for {idle_limit:g} s (heartbeats only); "
+                "the turn is treated as lost"
+            ) from None
+        for event in parse_event(sse):
+            events += 1
+            if event.kind is EventKind.HEARTBEAT:
+                heartbeats += 1
+            if event.is_progress:
+                last_progress = clock()
+            if event.kind is EventKind.ERROR:
+                raise stream_error(event)
+            if event.kind in (EventKind.TOOL_CALL, EventKind.TOOL_RESULT):
+                log.debug("agent %s: %s", event.kind.value, event.name)
+            collected.add(event)
+            if on_event:
+                on_event(event)
+    return TurnResult(collected.result(), tuple(collected.tool_calls), events, heartbeats)
+
+
+def stream_error(event: TurnEvent) -> ApiError:
+    """The exception for an error event: by its code when numeric, else an AgentError."""
+    if event.code.strip().lstrip("-").isdigit():
+        return error_for_code(int(event.code), event.text or "error event", endpoint="run_sse")
+    return AgentError(event.text or "no message", code_text=event.code)

@@ -5,20 +5,29 @@ and cannot report progress, so the multipart body is produced here: its
 length is known in advance (Content-Length is sent, no chunked encoding) and
 every read runs in a worker thread, `CHUNK` bytes at a time, the next one while
 the last is being sent.
+
+A download goes to a hidden part file beside its destination, is checked
+against Content-Length, fsynced, and only then linked into place whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import mimetypes
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from nemowatch.errors import InputError
+import httpx
+
+from nemowatch.api.envelope import check, translated
+from nemowatch.errors import ApiError, IncompleteDownloadError, InputError, TransportError
 from nemowatch.fsutil import fsync_dir
+
+log = logging.getLogger("nemowatch.api")
 
 Progress = Callable[[int, int], None]
 CHUNK = 4 * 1024 * 1024
@@ -176,3 +185,70 @@ def _finish(f: BinaryIO, data: bytes, tmp: Path, dest: Path) -> None:
 def _link_no_replace(src: Path, dest: Path) -> None:
     os.link(src, dest)  # FileExistsError rather than overwriting an earlier result
     fsync_dir(dest.parent)
+
+
+async def download(
+    http: httpx.AsyncClient,
+    dest: Path,
+    *,
+    output_url: str | None,
+    fallback: Callable[[], Awaitable[Path]],
+    progress: Progress | None = None,
+) -> Path:
+    """Fetch a render into `dest`, which must not exist yet: `output_url`, then `fallback`.
+
+    `output_url` is fetched without the API token or any header of ours (it
+    may be another host, a signed link); when it is missing or fails,
+    `fallback` fetches the API's download path (with the token and retries).
+    """
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; a result is never overwritten")
+    if output_url:
+        try:
+            return await fetch(http, output_url, dest, "output", progress=progress)
+        except ApiError as exc:
+            log.warning("download from output.url failed (%s); using the fallback", exc)
+    return await fallback()
+
+
+async def fetch(
+    http: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    endpoint: str,
+    *,
+    headers: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """One GET streamed into a `PartFile`, size-checked, then published as `dest`.
+
+    Raises:
+        IncompleteDownloadError: the body was not as long as its Content-Length.
+        TransportError: the connection failed, or a JSON answer came instead of the video.
+        ApiCodeError: an error answer.
+    """
+    async with PartFile(dest) as part:
+        with translated(endpoint):
+            async with http.stream("GET", url, headers=headers or {}) as response:
+                if response.status_code >= 400 or response.headers.get(
+                    "content-type", ""
+                ).startswith("application/json"):
+                    await response.aread()
+                    check(response, endpoint)
+                    raise TransportError(f"{endpoint}: a JSON answer instead of the video")
+                expected = _content_length(response)
+                # Decoded bytes to disk (a Content-Encoding is undone); the
+                # size check counts the bytes on the wire, as Content-Length does.
+                async for chunk in response.aiter_bytes():
+                    await part.write(chunk)
+                    if progress:
+                        progress(response.num_bytes_downloaded, expected or 0)
+                received = response.num_bytes_downloaded
+        if expected is not None and received != expected:
+            raise IncompleteDownloadError(f"{endpoint}: received {received} of {expected} bytes")
+        return await part.publish()
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    return int(value) if value and value.isdigit() else None

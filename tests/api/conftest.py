@@ -91,7 +91,6 @@ def make_client(
             state_dir=state_dir,
             retry=retry or RetryPolicy(retries=retries, base_seconds=0, sleep=clock.sleep),
             clock=time.monotonic if real_clock else clock,
-            sleep=clock.sleep,
         )
 
     return make

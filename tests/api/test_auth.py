@@ -13,12 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from apifakes import ANON_TOKEN, BASE, CREDITS_PATH, envelope, ok
+from apifakes import ANON_TOKEN, BASE, CREDITS_PATH, FakeClock, envelope, ok
 from pydantic import SecretStr
 
 from nemowatch.api import NemoClient
+from nemowatch.config import ApiSettings, ExportSettings
 from nemowatch.errors import (
     ClientIdError,
+    RateLimitedError,
+    ServerError,
     TokenError,
     TokenQuotaError,
     TokenRejectedError,
@@ -266,10 +269,82 @@ async def test_rate_limit_on_the_anonymous_token_call_is_a_quota_error_not_retri
         await client.credits()
     assert info.value.transient is False
     assert info.value.account_wide is True
+    assert not isinstance(info.value, RateLimitedError)  # a quota, not a reason to wait
+    assert (info.value.code, info.value.retry_after) == (429, 5.0)
     assert "NEMO_TOKEN" in str(info.value)
     assert anon.call_count == 1
     assert credits_route.call_count == 0
     assert clock.sleeps == []
+
+
+async def test_a_failing_anonymous_token_call_is_retried_by_its_own_loop_only(
+    client: NemoClient, anon: respx.Route, credits_route: respx.Route, clock: FakeClock
+) -> None:
+    anon.mock(return_value=httpx.Response(503))
+    with pytest.raises(ServerError):
+        await client.credits()
+    assert anon.call_count == 3  # 1 + retries, not (1 + retries) squared
+    assert len(clock.sleeps) == 2
+    assert credits_route.call_count == 0
+
+
+async def test_a_transient_fault_with_a_token_in_hand_repeats_the_call_not_the_token(
+    client: NemoClient, server: respx.MockRouter, anon: respx.Route
+) -> None:
+    route = server.get(CREDITS_PATH).mock(side_effect=[httpx.Response(503), ok(CREDITS)])
+    await client.credits()
+    assert anon.call_count == 1
+    assert bearers(route) == [f"Bearer {ANON_TOKEN}"] * 2
+
+
+async def test_a_token_error_after_a_transient_fault_renews_once_and_succeeds(
+    client: NemoClient, server: respx.MockRouter, anon: respx.Route
+) -> None:
+    anon.mock(side_effect=[ok({"token": "nmv_usr_first0001"}), ok({"token": "nmv_usr_second002"})])
+    route = server.get(CREDITS_PATH).mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(200, json=envelope(code=1001)),
+            ok(CREDITS),
+        ]
+    )
+    await client.credits()
+    assert bearers(route) == [
+        "Bearer nmv_usr_first0001",
+        "Bearer nmv_usr_first0001",
+        "Bearer nmv_usr_second002",
+    ]
+
+
+async def test_reconfigure_with_the_same_token_keeps_the_anonymous_token_in_hand(
+    client: NemoClient,
+    anon: respx.Route,
+    credits_route: respx.Route,
+    client_id_file: Path,
+    state_dir: Path,
+) -> None:
+    await client.credits()
+    (state_dir / "token.json").unlink()
+    client.reconfigure(ApiSettings(base_url=BASE, client_id_file=client_id_file), ExportSettings())
+    await client.credits()
+    assert anon.call_count == 1
+    assert bearers(credits_route) == [f"Bearer {ANON_TOKEN}"] * 2
+
+
+async def test_reconfigure_switches_to_a_new_user_token_and_back_to_anonymous(
+    client: NemoClient, anon: respx.Route, credits_route: respx.Route, client_id_file: Path
+) -> None:
+    mine = ApiSettings(
+        base_url=BASE, client_id_file=client_id_file, token=SecretStr("nmv_usr_mine12345")
+    )
+    client.reconfigure(mine, ExportSettings())
+    await client.credits()
+    assert client.anonymous_client_id is None
+    client.reconfigure(ApiSettings(base_url=BASE, client_id_file=client_id_file), ExportSettings())
+    await client.credits()
+    assert bearers(credits_route) == ["Bearer nmv_usr_mine12345", f"Bearer {ANON_TOKEN}"]
+    assert anon.call_count == 1
+    assert client.anonymous_client_id == client_id_file.read_text().strip()
 
 
 async def test_client_id_refused_is_regenerated_and_the_call_repeated_once(
@@ -341,7 +416,7 @@ async def test_attribution_headers_are_on_every_request_and_bearer_on_all_but_an
     await client.send_turn("s1", "edit")
     state = await client.get_state("s1")
     await client.start_render("s1", state.draft, "r1")
-    done = await client.wait_for_render("r1")
+    done = await client.render_status("r1")
     await client.download(done, tmp_path / "out.mp4")
 
     requests = [call.request for call in server.calls]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from nemowatch.api import Draft, NemoClient, RetryPolicy, Session
+from nemowatch.api import Draft, NemoClient, RenderStatus, RetryPolicy, Session
 from nemowatch.api.auth import TokenCache
 from nemowatch.config import ApiSettings, ExportSettings
 from nemowatch.emulator import EmulatorServer, EmulatorSettings
@@ -28,6 +29,7 @@ from nemowatch.errors import (
     TransportError,
     UnsupportedFileError,
 )
+from nemowatch.jobs.rendering import wait_for_render
 
 FAST = EmulatorSettings(
     turn_seconds=0.3,
@@ -36,6 +38,7 @@ FAST = EmulatorSettings(
     render_seconds=0.4,
     force_silent=False,
 )
+EXPORT = ExportSettings(poll_first_seconds=0.05, poll_max_seconds=0.2, timeout_seconds=20)
 
 
 @pytest.fixture
@@ -51,11 +54,10 @@ def client_for(http: httpx.AsyncClient, emu: EmulatorServer, home: Path, **api: 
         sse_idle_timeout_seconds=api.pop("sse_idle_timeout_seconds", 5),
         **api,
     )
-    export = ExportSettings(poll_first_seconds=0.05, poll_max_seconds=0.2, timeout_seconds=20)
     return NemoClient(
         http,
         settings,
-        export,
+        EXPORT,
         state_dir=home / "state",
         retry=RetryPolicy(retries=3, base_seconds=0.01, max_seconds=0.05, rate_limit_seconds=0.05),
     )
@@ -78,6 +80,22 @@ async def edited_session(client: NemoClient, video: Path) -> tuple[Session, Draf
     await client.upload(session.session_id, [video])
     await client.send_turn(session.session_id, "cut it")
     return session, (await client.get_state(session.session_id)).draft
+
+
+async def rendered(
+    client: NemoClient,
+    render_id: str,
+    on_progress: Callable[[RenderStatus], None] | None = None,
+) -> RenderStatus:
+    """The render polled to its end as the daemon polls it, on the real clock."""
+    return await wait_for_render(
+        client,
+        render_id,
+        EXPORT,
+        clock=time.monotonic,
+        sleep=asyncio.sleep,
+        on_progress=on_progress,
+    )
 
 
 def calls(emu: EmulatorServer, endpoint: str) -> list[dict[str, Any]]:
@@ -120,7 +138,7 @@ async def test_the_whole_flow_edits_renders_and_downloads_a_real_mp4(
     render_id = client.new_render_id()
     await client.start_render(session.session_id, edited.draft, render_id)
     seen: list[str] = []
-    done = await client.wait_for_render(render_id, on_progress=lambda s: seen.append(s.state))
+    done = await rendered(client, render_id, on_progress=lambda s: seen.append(s.state))
     assert seen[-1] == "completed" and done.url
     dest = await client.download(done, tmp_path / "out" / "result.mp4")
     data = dest.read_bytes()
@@ -312,11 +330,11 @@ async def test_a_failed_render_raises_and_a_new_id_renders(
     first = client.new_render_id()
     await client.start_render(session.session_id, draft, first)
     with pytest.raises(RenderFailedError):
-        await client.wait_for_render(first)
+        await rendered(client, first)
     second = client.new_render_id()
     assert second > first
     await client.start_render(session.session_id, draft, second)
-    done = await client.wait_for_render(second)
+    done = await rendered(client, second)
     assert (await client.download(done, tmp_path / "r.mp4")).stat().st_size > 0
 
 
@@ -336,7 +354,7 @@ async def test_a_download_cut_short_falls_back_to_the_api_path(
 ) -> None:
     session, draft = await edited_session(client, sample_video)
     render_id = await client.start_render(session.session_id, draft, client.new_render_id())
-    done = await client.wait_for_render(render_id)
+    done = await rendered(client, render_id)
     emulator.control.add_faults(
         [
             {"endpoint": "output", "drop_after_bytes": 1000},

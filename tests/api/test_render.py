@@ -1,4 +1,4 @@
-"""Export: render ids, the submit body, status parsing, and polling on a fake clock."""
+"""Export: render ids, the submit body, status parsing, one status poll."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import respx
 from apifakes import FakeClock, envelope
 
 from nemowatch.api import Draft, NemoClient, RenderState, RenderStatus
-from nemowatch.errors import RenderFailedError, RenderTimeoutError
 
 SID = "sess-9"
 RID = "render_1700000000123"
@@ -90,96 +89,24 @@ def test_render_status_keeps_the_error_message_of_a_failure() -> None:
     assert (parsed.state, parsed.message) == (RenderState.FAILED, "codec")
 
 
-async def test_wait_for_render_polls_with_growing_intervals_until_completed(
+async def test_render_status_is_one_poll_that_reads_the_state_inside_data(
     client: NemoClient, server: respx.MockRouter, clock: FakeClock
 ) -> None:
     route = server.get(POLL).mock(
-        side_effect=[status("pending")] * 2
-        + [status("processing")] * 3
-        + [status("completed", url="https://cdn/x.mp4")]
+        return_value=httpx.Response(
+            200, json=envelope({"status": "processing", "progress": 40, "output": {"url": "/u"}})
+        )
     )
-    seen: list[RenderState] = []
-    done = await client.wait_for_render(RID, on_progress=lambda s: seen.append(s.state))
-    assert done.url == "https://cdn/x.mp4"
-    assert clock.sleeps == [2, 3, 4.5, 5, 5]  # poll_first 2, x1.5, capped at poll_max 5
-    assert route.call_count == 6
-    assert seen[-1] is RenderState.COMPLETED
-    assert len(seen) == 6
+    assert await client.render_status(RID) == RenderStatus(RID, RenderState.PROCESSING, 40.0, "/u")
+    assert route.call_count == 1
+    assert clock.sleeps == []  # the polling cadence is jobs.rendering's, not the client's
 
 
-async def test_wait_for_render_reads_status_inside_data(
+async def test_render_status_of_a_failed_render_is_returned_not_raised(
     client: NemoClient, server: respx.MockRouter
 ) -> None:
     server.get(POLL).mock(
-        side_effect=[
-            httpx.Response(200, json=envelope({"status": "processing", "progress": 40})),
-            httpx.Response(200, json=envelope({"status": "completed", "output": {"url": "/u"}})),
-        ]
+        return_value=httpx.Response(200, json={"status": "failed", "error": "oom"})
     )
-    assert (await client.wait_for_render(RID)).url == "/u"
-
-
-async def test_wait_for_render_raises_render_failed_on_failed(
-    client: NemoClient, server: respx.MockRouter, clock: FakeClock
-) -> None:
-    server.get(POLL).mock(
-        side_effect=[
-            status("processing"),
-            httpx.Response(200, json={"status": "failed", "error": "oom"}),
-        ]
-    )
-    with pytest.raises(RenderFailedError, match="oom"):
-        await client.wait_for_render(RID)
-    assert clock.sleeps == [2]
-
-
-async def test_wait_for_render_times_out_after_export_timeout_seconds(
-    make_client, server: respx.MockRouter, clock: FakeClock
-) -> None:
-    client = make_client(export={"timeout_seconds": 10})
-    route = server.get(POLL).mock(return_value=status("processing"))
-    started = clock.now
-    with pytest.raises(RenderTimeoutError):
-        await client.wait_for_render(RID)
-    assert clock.sleeps == [2, 3, 4.5, 0.5]  # the last wait ends exactly at the limit
-    assert clock.now - started == 10
-    assert route.call_count == 5
-
-
-async def test_wait_for_render_does_not_wait_past_the_estimated_completion(
-    make_client, server: respx.MockRouter, clock: FakeClock
-) -> None:
-    client = make_client(export={"poll_first_seconds": 1, "poll_max_seconds": 60})
-    server.get(POLL).mock(
-        side_effect=[status("pending")] * 3
-        + [status("processing", progress=95)]
-        + [status("completed")]
-    )
-    await client.wait_for_render(RID)
-    # without progress the fourth wait would be 3.375 s; 95 % after 4.75 s means 0.25 s
-    # left: half of that is under the floor of 0.5 s
-    assert clock.sleeps == [1, 1.5, 2.25, 0.5]
-
-
-async def test_wait_for_render_closes_in_on_the_predicted_completion(
-    make_client, server: respx.MockRouter, clock: FakeClock
-) -> None:
-    client = make_client(export={"poll_first_seconds": 1, "poll_max_seconds": 60})
-    server.get(POLL).mock(
-        side_effect=[status("pending")] * 3
-        + [status("processing", progress=50)]
-        + [status("completed")]
-    )
-    await client.wait_for_render(RID)
-    # 50 % after 4.75 s predicts 4.75 s more: the next poll comes after half of that
-    assert clock.sleeps == [1, 1.5, 2.25, 2.375]
-
-
-async def test_wait_for_render_keeps_polling_an_unknown_state(
-    client: NemoClient, server: respx.MockRouter
-) -> None:
-    route = server.get(POLL).mock(
-        side_effect=[status("queued"), status("rendering"), status("completed")]
-    )
-    assert (await client.wait_for_render(RID)).state is RenderState.COMPLETED
-    assert route.call_count == 3
+    done = await client.render_status(RID)
+    assert (done.state, done.message) == (RenderState.FAILED, "oom")

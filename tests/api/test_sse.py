@@ -25,6 +25,7 @@ from nemowatch.errors import (
     SessionLostError,
     StreamIdleError,
     TokenError,
+    TokenQuotaError,
     TransportError,
 )
 
@@ -329,6 +330,24 @@ async def test_second_token_error_on_run_sse_raises(
     with pytest.raises(TokenError):
         await client.send_turn(SID, "edit")
     assert run_route.call_count == 2
+    assert anon.call_count == 2
+
+
+async def test_quota_spent_when_renewing_for_run_sse_is_raised_as_is_and_nothing_resent(
+    client: NemoClient, anon: respx.Route, run_route: respx.Route
+) -> None:
+    # The turn was refused before any work (1001): a caller may send it again later.
+    anon.mock(
+        side_effect=[
+            httpx.Response(200, json=envelope({"token": "nmv_usr_old000001"})),
+            httpx.Response(429, headers={"Retry-After": "60"}),
+        ]
+    )
+    run_route.mock(return_value=httpx.Response(401, json=envelope(code=1001)))
+    with pytest.raises(TokenQuotaError) as info:
+        await client.send_turn(SID, "edit")
+    assert not isinstance(info.value, RateLimitedError)
+    assert run_route.call_count == 1
     assert anon.call_count == 2
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from bench.common import anonymous_session, emulator_process, make_file, run_measured, save
-
-HEADERS = ["-H", "X-Skill-Source: bench", "-H", "X-Skill-Version: 0", "-H", "X-Skill-Platform: x"]
+from bench.common import anonymous_session, curl_upload, make_file, run_measured, save
+from devkit.emulator import emulator_process
 
 
 def child(url: str, token: str, session: str, path: Path) -> None:
@@ -57,11 +56,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="nemowatch-bench-") as tmp:
         root = Path(tmp)
-        (root / "emu").mkdir()
         path = make_file(root / "big.mp4", args.mb)
-        with emulator_process(root / "emu", "transcode=false") as url:
+        with emulator_process(root / "emu", "transcode=false") as emulator:
+            url = emulator.url
             token, session = anonymous_session(url)
-            target = f"{url}/api/upload-video/nemo_agent/me/{session}"
             rows: dict[str, list[tuple[float, float]]] = {"nemowatch": [], "curl": []}
             for _ in range(args.runs):
                 ours = run_measured(
@@ -77,22 +75,7 @@ def main() -> None:
                     ]
                 )
                 rows["nemowatch"].append((float(ours.stdout), ours.max_rss_mb))
-                curl = run_measured(
-                    [
-                        "curl",
-                        "-sS",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{time_total}",
-                        "-H",
-                        f"Authorization: Bearer {token}",
-                        *HEADERS,
-                        "-F",
-                        f"files=@{path}",
-                        target,
-                    ]
-                )
+                curl = run_measured(curl_upload(url, token, session, path))
                 rows["curl"].append((float(curl.stdout), curl.max_rss_mb))
     figures = {}
     print(f"upload of {args.mb} MB to the emulator on loopback, {args.runs} runs each")

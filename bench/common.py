@@ -1,9 +1,10 @@
-"""Helpers shared by the benchmarks: the emulator and the daemon as child processes,
-/proc sampling, CPU seconds, journal reading, the printed table and the JSON figures.
+"""Helpers shared by the benchmarks: /proc sampling, CPU seconds, journal reading,
+the printed table and the JSON figures.
 
 Every benchmark runs the real `nemowatch run` process against `nemowatch
 emulator` on loopback, both children of the benchmark, both stopped on the way
-out (also on errors). Times compared with the emulator's journal are wall-clock
+out (also on errors): `devkit.daemon` and `devkit.emulator`, the kit the tests
+use too. Times compared with the emulator's journal are wall-clock
 `time.time()`: both processes read the same clock.
 """
 
@@ -13,76 +14,24 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import tomli_w
-
-T = TypeVar("T")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: where `save()` writes instead of bench/results (the smoke tests use it)
 RESULTS_ENV = "BENCH_RESULTS_DIR"
-#: a folder: each daemon runs under `py-spy record`, its collapsed stacks written there
-PROFILE_ENV = "BENCH_PROFILE"
-
-#: emulator knobs for a pipeline that costs no time on the emulator's side
-ZERO_DELAYS = (
-    "turn_seconds=0",
-    "heartbeat_seconds=0.05",
-    "second_stage=false",
-    "render_seconds=0",
-    "transcode=false",
-    "use_ffmpeg=false",
-    "silent_share=0",
-    "credits=100000000",
-)
-#: daemon `[export]` settings for benchmarks that do not measure export polling
-FAST_EXPORT = {"poll_first_seconds": 0.05, "poll_max_seconds": 0.2, "state_settle_seconds": 0}
 
 
-# -- the emulator -------------------------------------------------------------
-
-
-def pinned(cpu: int | None) -> list[str]:
-    """The command prefix that runs a process (all its threads) on one CPU; [] if not asked
-    for or not possible (one core, no `taskset`). `taskset` execs the command: same pid."""
-    if cpu is None or (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
-        return []
-    return ["taskset", "-c", str(cpu)]
-
-
-@contextmanager
-def emulator_process(data_dir: Path, *knobs: str, cpu: int | None = None) -> Iterator[str]:
-    """`nemowatch emulator` on a random loopback port; yields its URL, stops it after.
-
-    `cpu` pins it to that CPU (see `pinned`).
-    """
-    emulator = [sys.executable, "-m", "nemowatch.emulator", "--port", "0"]
-    args = [*pinned(cpu), *emulator, "--data-dir", str(data_dir)]
-    for knob in knobs:
-        args += ["--set", knob]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if "listening on " not in line:
-                raise RuntimeError(f"emulator did not start: {line!r}")
-            yield line.rsplit(" ", 1)[-1].strip()
-        finally:
-            _stop(proc, 30)
+# -- the API, for tools that are not nemowatch ---------------------------------
 
 
 def anonymous_session(url: str) -> tuple[str, str]:
@@ -99,179 +48,21 @@ def anonymous_session(url: str) -> tuple[str, str]:
     return token, session
 
 
-def _stop(proc: subprocess.Popen[Any], timeout: float) -> int:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout`; its exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    return proc.returncode
+#: the skill headers of tools that are not nemowatch
+SKILL_HEADERS = ["X-Skill-Source: bench", "X-Skill-Version: 0", "X-Skill-Platform: x"]
 
 
-# -- the daemon ---------------------------------------------------------------
-
-
-class DaemonProcess:
-    """Folders under `root`, a config file and a `nemowatch run` process.
-
-    The config holds what every benchmark needs (folders, the emulator's URL,
-    a client id file, no credit floor, WARNING logs); `overrides` add or
-    replace keys per section, e.g. `watch={"settle_seconds": 0.5}`.
-    """
-
-    def __init__(self, root: Path, url: str, **overrides: dict[str, Any]) -> None:
-        self.root = root
-        self.inbox, self.outbox, self.failed = root / "inbox", root / "outbox", root / "failed"
-        self.state = root / "state"
-        self.config = root / "nemowatch.toml"
-        self.log = root / "daemon.log"
-        settings: dict[str, dict[str, Any]] = {
-            "folders": {
-                "inbox": str(self.inbox),
-                "outbox": str(self.outbox),
-                "failed": str(self.failed),
-                "state": str(self.state),
-            },
-            "api": {"base_url": url, "client_id_file": str(root / "client_id")},
-            "jobs": {"min_credits": 0},
-            "logging": {"level": "WARNING"},
-        }
-        for section, values in overrides.items():
-            settings.setdefault(section, {}).update(values)
-        self.settings = settings
-        root.mkdir(parents=True, exist_ok=True)
-        self.inbox.mkdir(exist_ok=True)
-        self.config.write_text(tomli_w.dumps(settings))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "the daemon is not started"
-        return self.proc.pid
-
-    def start(self, env: dict[str, str] | None = None) -> None:
-        """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`."""
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("NEMO")}
-        with self.log.open("ab") as log:
-            self.started_at = time.monotonic()
-            run = [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"]
-            self.proc = subprocess.Popen(
-                run,
-                stdout=log,
-                stderr=log,
-                env={**clean, **(env or {})},
-            )
-        profile = os.environ.get(PROFILE_ENV)
-        if profile:
-            # A CPU profile of the daemon (py-spy, collapsed stacks): it ends with the daemon.
-            # Sampling costs the daemon CPU too: figures of a profiled run are not quoted.
-            Path(profile).mkdir(parents=True, exist_ok=True)
-            out = Path(profile) / f"daemon-{self.proc.pid}.txt"
-            subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "--pid",
-                    str(self.proc.pid),
-                    "--gil",
-                    "--format",
-                    "raw",
-                    "--rate",
-                    "200",
-                    "--output",
-                    str(out),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-
-    def wait_started(self, timeout: float = 30) -> None:
-        """Until the daemon has written its first status file (after the startup scan)."""
-        self.wait_for(lambda: (self.state / "status.json").exists(), timeout, "the daemon to start")
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM (a normal stop), SIGKILL after `timeout`; the exit code."""
-        if self.proc is None:
-            return 0
-        code = _stop(self.proc, timeout)
-        self.proc = None
-        return code
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_for(
-        self, predicate: Callable[[], T], timeout: float, what: str, every: float = 0.02
-    ) -> T:
-        """Poll `predicate` until it is truthy; fail early if the daemon has exited."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if not self.alive():
-                raise RuntimeError(f"the daemon exited while waiting for {what}\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} after {timeout:g} s\n{self.log_tail()}")
-            time.sleep(every)
-
-    def outputs(self) -> list[Path]:
-        return sorted(self.outbox.glob("*.mp4")) if self.outbox.is_dir() else []
-
-    def failures(self) -> list[Path]:
-        return sorted(self.failed.iterdir()) if self.failed.is_dir() else []
-
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextmanager
-def daemon_process(
-    root: Path,
-    url: str,
-    *,
-    env: dict[str, str] | None = None,
-    **overrides: dict[str, Any],
-) -> Iterator[DaemonProcess]:
-    """A started daemon (see `DaemonProcess`), stopped on the way out, also on errors."""
-    daemon = DaemonProcess(root, url, **overrides)
-    daemon.start(env)
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-
-
-# -- dropping work ------------------------------------------------------------
-
-
-def drop_pair(inbox: Path, name: str, clip: Path, how: str = "cp") -> float:
-    """`name.txt`, then `name.mp4` from `clip`, the way `how` says.
-
-    `cp`: written under its name and closed; `rsync`: written as `name.mp4.part`
-    and renamed; `link`: a hard link to `clip` (no copy, nothing left to
-    write back, the same cached pages as `clip`). Returns the wall time at
-    which the video was complete under its name.
-    """
-    (inbox / f"{name}.txt").write_text("Add a title")
-    target = inbox / f"{name}.mp4"
-    if how == "rsync":
-        part = inbox / f"{name}.mp4.part"
-        shutil.copyfile(clip, part)
-        os.rename(part, target)
-    elif how == "link":
-        os.link(clip, target)
-    elif how == "cp":
-        shutil.copyfile(clip, target)
-    else:
-        raise ValueError(f"unknown way to drop a file: {how!r}")
-    return time.time()
+def curl_upload(url: str, token: str, session: str, path: Path, *extra: str) -> list[str]:
+    """The `curl -F files=@FILE` command that uploads `path` into `session` on the
+    emulator at `url`, printing its total time; `extra` options go before the form."""
+    headers = [f"Authorization: Bearer {token}", *SKILL_HEADERS]
+    return [
+        *("curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}"),
+        *(option for header in headers for option in ("-H", header)),
+        *extra,
+        *("-F", f"files=@{path}"),
+        f"{url}/api/upload-video/nemo_agent/me/{session}",
+    ]
 
 
 def make_file(path: Path, mb: int) -> Path:
@@ -386,40 +177,6 @@ class Sampler:
 
     def peak_fds(self, start: float | None = None, end: float | None = None) -> int:
         return max((s.fds for s in self.within(start, end)), default=0)
-
-
-# -- the notify socket --------------------------------------------------------
-
-
-class NotifySocket:
-    """The systemd side of `$NOTIFY_SOCKET`: a datagram socket that stamps each message."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.messages: list[tuple[float, str]] = []
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def wait(self, fragment: str, timeout: float) -> float:
-        """The monotonic time at which a message containing `fragment` arrived."""
-        deadline = time.monotonic() + timeout
-        for at, message in self.messages:
-            if fragment in message:
-                return at
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                break
-            at = time.monotonic()
-            self.messages.append((at, data.decode()))
-            if fragment in data.decode():
-                return at
-        raise TimeoutError(f"no {fragment!r} on {self.path} within {timeout:g} s")
 
 
 # -- the journal --------------------------------------------------------------

@@ -28,20 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import (
-    FAST_EXPORT,
-    ZERO_DELAYS,
-    Row,
-    daemon_process,
-    drop_pair,
-    emulator_process,
-    percentile,
-    print_table,
-    save,
-    uploads_by_name,
-    verdict,
-)
-from nemowatch.emulator import EmulatorControl
+from bench.common import Row, percentile, print_table, save, uploads_by_name, verdict
+from devkit.daemon import FAST_EXPORT, running_daemon
+from devkit.drops import drop_pair
+from devkit.emulator import ZERO_DELAYS, emulator_process
 
 POLL_SECONDS = 5.0  # the common watch-folder default: poll every 5 s ...
 STABLE_SECONDS = 5.0  # ... and take a file unchanged for 5 s
@@ -88,20 +78,17 @@ def main() -> None:
     drops: list[Drop] = []
     with tempfile.TemporaryDirectory(prefix="nemowatch-detection-") as tmp:
         root = Path(tmp)
-        (root / "emu").mkdir()
         clip = root / "clip.mp4"
         clip.write_bytes(rng.randbytes(args.clip_kb * 1024))
         with (
-            emulator_process(root / "emu", *ZERO_DELAYS) as url,
-            EmulatorControl(url) as control,
-            daemon_process(
+            emulator_process(root / "emu", *ZERO_DELAYS) as emulator,
+            running_daemon(
                 root / "nw",
-                url,
+                emulator,
                 watch={"settle_seconds": args.settle},
                 export=FAST_EXPORT,
             ) as daemon,
         ):
-            daemon.wait_started()
             delivered: float | None = None
             for i in range(args.pairs):
                 how = "rsync" if i % 3 == 2 else "cp"
@@ -115,7 +102,7 @@ def main() -> None:
                 delivered = time.time()
                 # a random pause, so drops keep no fixed phase with the daemon's own work
                 time.sleep(rng.uniform(0, args.pause))
-            uploads = uploads_by_name(control.journal(endpoint="upload"))
+            uploads = uploads_by_name(daemon.calls("upload"))
             failures = daemon.failures()
 
     if failures:

@@ -33,17 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    ZERO_DELAYS,
-    DaemonProcess,
-    Row,
-    daemon_process,
-    drop_pair,
-    emulator_process,
-    print_table,
-    save,
-    verdict,
-)
+from bench.common import Row, print_table, save, verdict
+from devkit.daemon import Daemon, running_daemon
+from devkit.drops import drop_pair
+from devkit.emulator import ZERO_DELAYS, emulator_process
 from nemowatch.emulator import EmulatorControl
 
 TARGET_MEAN_SLACK_S, TARGET_POLLS_PER_S = 2.0, 0.5
@@ -54,7 +47,7 @@ class Variant:
     name: str
     export: dict[str, float]
     control: EmulatorControl | None = None
-    daemon: DaemonProcess | None = None
+    daemon: Daemon | None = None
 
 
 def measure(control: EmulatorControl) -> list[dict[str, float]]:
@@ -126,21 +119,17 @@ def main() -> None:
         clip = root / "clip.mp4"
         clip.write_bytes(random.Random(args.seed).randbytes(64 * 1024))
         for i, v in enumerate(variants):
-            (root / f"emu{i}").mkdir()
-            url = stack.enter_context(emulator_process(root / f"emu{i}", *ZERO_DELAYS))
-            v.control = stack.enter_context(EmulatorControl(url))
+            emulator = stack.enter_context(emulator_process(root / f"emu{i}", *ZERO_DELAYS))
+            v.control = emulator.control
             v.daemon = stack.enter_context(
-                daemon_process(
+                running_daemon(
                     root / f"nw{i}",
-                    url,
+                    emulator,
                     watch={"settle_seconds": 0.3},
                     jobs={"max_parallel": args.jobs, "max_parallel_uploads": args.jobs},
                     export=v.export,
                 )
             )
-        for v in variants:
-            assert v.daemon is not None
-            v.daemon.wait_started()
         for k, render_seconds in enumerate(seconds):
             for v in variants:
                 assert v.control is not None and v.daemon is not None
@@ -160,7 +149,7 @@ def main() -> None:
                 lambda d=daemon: len(d.outputs()) >= args.jobs or d.failures(),
                 args.max_render + 3 * args.fixed + 60,
                 f"{args.jobs} deliveries ({v.name})",
-                every=0.2,
+                step=0.2,
             )
             if daemon.failures():
                 raise RuntimeError(f"jobs failed ({v.name}): {daemon.failures()}")

@@ -9,6 +9,12 @@ seconds per job (/proc/PID/stat, first drop to last delivery), its peak RSS
 and open descriptors (sampled from /proc every 20 ms), and whether every job
 was delivered exactly once: every output present once, nothing failed, and
 the emulator saw one upload, one edit turn and one render per pair.
+
+Milliseconds of CPU differ more than twice between machines, so each run
+also measures its floor: once the daemon has stopped, a bare `httpx` client
+(`bench.bare_client`: no watching, no journal) makes the same API calls per job
+against the same emulator, as many jobs, as many at a time, and the daemon's
+CPU per job is reported as a multiple of that client's.
 `--interval` spaces the drops instead (then the close-to-upload figures in
 the JSON measure detection alone).
 """
@@ -16,53 +22,57 @@ the JSON measure detection alone).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    FAST_EXPORT,
-    ZERO_DELAYS,
     Row,
     Sampler,
     cpu_times,
-    daemon_process,
-    drop_pair,
-    emulator_process,
     percentile,
     print_table,
     save,
     uploads_by_name,
     verdict,
 )
-from nemowatch.emulator import EmulatorControl
+from devkit.daemon import FAST_EXPORT, running_daemon
+from devkit.drops import drop_pair
+from devkit.emulator import ZERO_DELAYS, emulator_process
 
+REPO = Path(__file__).resolve().parent.parent
 TARGET_CPU_MS = 30.0
+#: the daemon's CPU per job, as a multiple of the bare client's
+TARGET_CPU_RATIO = 2.0
 #: "flat in the number of queued jobs": the largest size's peak within 20 % of the smallest's
 FLAT_RATIO = 1.2
 
 
 def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]:
     """One emulator, one daemon, `pairs` pairs; the figures of that size."""
-    (root / "emu").mkdir(parents=True)
+    root.mkdir(parents=True)
     clip = root / "clip.mp4"
     clip.write_bytes(os.urandom(args.clip_kb * 1024))
-    with (
-        emulator_process(root / "emu", *ZERO_DELAYS) as url,
-        EmulatorControl(url, timeout=60) as control,
-        daemon_process(
-            root / "nw",
-            url,
-            watch={"settle_seconds": args.settle, "rescan_seconds": 60},
-            jobs={"max_parallel": args.parallel, "max_parallel_uploads": args.parallel},
-            export=FAST_EXPORT,
-        ) as daemon,
-    ):
-        daemon.wait_started()
-        with Sampler(daemon.pid) as sampler:
+    with emulator_process(root / "emu", *ZERO_DELAYS) as emulator:
+        control = emulator.control
+        with (
+            running_daemon(
+                root / "nw",
+                emulator,
+                watch={"settle_seconds": args.settle, "rescan_seconds": 60},
+                jobs={"max_parallel": args.parallel, "max_parallel_uploads": args.parallel},
+                export=FAST_EXPORT,
+            ) as daemon,
+            Sampler(daemon.pid) as sampler,
+        ):
             times_before = cpu_times(daemon.pid)
             closed: dict[str, float] = {}
             started = time.time()
@@ -75,16 +85,23 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
                 lambda: len(daemon.outputs()) >= pairs or daemon.failures(),
                 args.timeout,
                 f"{pairs} deliveries",
-                every=0.1,
+                step=0.1,
             )
             wall = time.time() - started
             times = [b - a for a, b in zip(times_before, cpu_times(daemon.pid), strict=True)]
             cpu = sum(times)
-        uploads = control.journal(endpoint="upload")
-        turns = control.journal(endpoint="run_sse")
-        renders = {r["id"] for r in control.renders()}
-        outputs = sorted(p.name for p in daemon.outputs())
-        failures = daemon.failures()
+            journal = control.journal()
+            renders = {r["id"] for r in control.renders()}
+            outputs = sorted(p.name for p in daemon.outputs())
+            failures = daemon.failures()
+        # the daemon has stopped: its floor runs alone, against the same emulator
+        calls = calls_per_job(journal, pairs)
+        control.clear_journal()
+        bare = bare_client(emulator.url, clip, pairs, args.parallel, calls)
+        bare_calls = calls_per_job(control.journal(), pairs)
+    uploads = [r for r in journal if r["endpoint"] == "upload"]
+    turns = [r for r in journal if r["endpoint"] == "run_sse"]
+    bare_ms = 1000 * bare["cpu_seconds"] / pairs
     by_name = uploads_by_name(uploads)
     delays = [by_name[n]["first_byte_at"] - t for n, t in closed.items() if n in by_name]
     once = (
@@ -98,6 +115,10 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
         "daemon_cpu_seconds": round(cpu, 2),
         "daemon_cpu_ms_per_job": round(1000 * cpu / pairs, 1),
         "daemon_system_cpu_ms_per_job": round(1000 * times[1] / pairs, 1),
+        "bare_client_cpu_ms_per_job": round(bare_ms, 2),
+        "bare_client_wall_seconds": bare["wall_seconds"],
+        "cpu_ratio_to_bare_client": round(1000 * cpu / pairs / bare_ms, 2),
+        "calls_per_job": {"daemon": calls, "bare_client": bare_calls},
         "daemon_peak_rss_mb": round(sampler.peak_rss_mb(), 1),
         "daemon_peak_open_fds": sampler.peak_fds(),
         "every_job_delivered_once": once,
@@ -111,6 +132,31 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
     }
 
 
+def calls_per_job(journal: Sequence[dict[str, Any]], pairs: int) -> dict[str, float]:
+    """The API calls in the emulator's journal per job, by endpoint."""
+    counts = Counter(r["endpoint"] for r in journal if r["endpoint"])
+    return {endpoint: round(n / pairs, 2) for endpoint, n in sorted(counts.items())}
+
+
+def bare_client(
+    url: str, clip: Path, pairs: int, parallel: int, calls: dict[str, float]
+) -> dict[str, Any]:
+    """Run `bench.bare_client` for `pairs` jobs, repeating the reads the daemon made per
+    job (`calls`, from its journal); the client's figures (its CPU from first call to last)."""
+    plan = {
+        "--state-reads": max(1, round(calls.get("state", 1))),
+        "--credit-checks": round(calls.get("credits", 0)),
+        "--claims": round(calls.get("claim_token", 0)),
+    }
+    args = [sys.executable, "-m", "bench.bare_client", url, str(clip), "--jobs", str(pairs)]
+    args += ["--parallel", str(parallel), *(f"{k}={v}" for k, v in plan.items())]
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the bare client failed: {done.stderr}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One size's figures: the run with the median CPU per job, with every run's CPU
     beside it; peaks are the highest of all runs, and "exactly once" must hold in each."""
@@ -118,6 +164,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     median = dict(sorted(runs, key=lambda r: r["daemon_cpu_ms_per_job"])[len(runs) // 2])
     median.update(
         daemon_cpu_ms_per_job_runs=cpu,
+        cpu_ratio_to_bare_client_runs=[r["cpu_ratio_to_bare_client"] for r in runs],
         daemon_peak_rss_mb=max(r["daemon_peak_rss_mb"] for r in runs),
         daemon_peak_open_fds=max(r["daemon_peak_open_fds"] for r in runs),
         every_job_delivered_once=all(r["every_job_delivered_once"] for r in runs),
@@ -163,7 +210,9 @@ def main() -> None:
         "sizes": sizes,
         "rss_ratio": round(rss_ratio, 2),
         "fds_ratio": round(fds_ratio, 2),
+        "cpu_ratio_to_bare_client": max(s["cpu_ratio_to_bare_client"] for s in sizes),
         "pass_cpu": all(s["daemon_cpu_ms_per_job"] < TARGET_CPU_MS for s in sizes),
+        "pass_ratio": all(s["cpu_ratio_to_bare_client"] <= TARGET_CPU_RATIO for s in sizes),
         "pass_flat": rss_ratio <= FLAT_RATIO and fds_ratio <= FLAT_RATIO,
         "pass_once": all(s["every_job_delivered_once"] for s in sizes),
     }
@@ -183,6 +232,19 @@ def main() -> None:
                 ),
                 f"< {TARGET_CPU_MS:g} ms",
                 result=verdict(s["daemon_cpu_ms_per_job"] < TARGET_CPU_MS),
+            ),
+            Row(f"{n}: bare httpx client CPU per job", f"{s['bare_client_cpu_ms_per_job']:.1f} ms"),
+            Row(
+                f"{n}: daemon CPU per job / bare client's",
+                f"x{s['cpu_ratio_to_bare_client']:.2f}"
+                + (
+                    f" (x{min(s['cpu_ratio_to_bare_client_runs']):.2f}-"
+                    f"x{max(s['cpu_ratio_to_bare_client_runs']):.2f})"
+                    if s["runs"] > 1
+                    else ""
+                ),
+                f"<= x{TARGET_CPU_RATIO:g}",
+                result=verdict(s["cpu_ratio_to_bare_client"] <= TARGET_CPU_RATIO),
             ),
             Row(f"{n}: peak RSS", f"{s['daemon_peak_rss_mb']:.1f} MB"),
             Row(f"{n}: peak open descriptors", str(s["daemon_peak_open_fds"])),

@@ -25,21 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    FAST_EXPORT,
-    ZERO_DELAYS,
-    DaemonProcess,
     Row,
     Sampler,
     anonymous_session,
-    daemon_process,
-    drop_pair,
-    emulator_process,
+    curl_upload,
     make_file,
     print_table,
     save,
     uploads_by_name,
     verdict,
 )
+from devkit.daemon import FAST_EXPORT, Daemon, running_daemon
+from devkit.drops import drop_pair
+from devkit.emulator import ZERO_DELAYS, emulator_process
 from nemowatch.emulator import EmulatorControl
 
 TARGET_RATIO, TARGET_RSS_MB = 0.8, 100.0
@@ -49,7 +47,6 @@ TARGET_RATIO, TARGET_RSS_MB = 0.8, 100.0
 #: the other CPU, the daemon's event loop and its disk-reading thread share that one
 #: CPU and it loses a third of its rate, which curl (one thread) does not.
 EMULATOR_CPU = 0
-HEADERS = ["-H", "X-Skill-Source: bench", "-H", "X-Skill-Version: 0", "-H", "X-Skill-Platform: x"]
 
 
 def rate(record: dict[str, Any]) -> float:
@@ -59,7 +56,7 @@ def rate(record: dict[str, Any]) -> float:
 
 
 def daemon_run(
-    daemon: DaemonProcess, control: EmulatorControl, source: Path, run: int
+    daemon: Daemon, control: EmulatorControl, source: Path, run: int
 ) -> dict[str, float]:
     """Drop one pair, wait for its delivery; the upload's rate and the daemon's peak RSS."""
     name = f"big{run}"
@@ -97,22 +94,7 @@ def curl_run(
     before = len(control.journal(endpoint="upload"))
     os.sync()
     proc = subprocess.Popen(
-        [
-            "curl",
-            "-sS",
-            "--fail",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{time_total}",
-            "-H",
-            f"Authorization: Bearer {token}",
-            *HEADERS,
-            *([] if expect else ["-H", "Expect:"]),
-            "-F",
-            f"files=@{source}",
-            f"{url}/api/upload-video/nemo_agent/me/{session}",
-        ],
+        curl_upload(url, token, session, source, "--fail", *([] if expect else ["-H", "Expect:"])),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -146,11 +128,8 @@ def main() -> None:
     results: dict[int, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="nemowatch-upload-") as tmp:
         root = Path(tmp)
-        (root / "emu").mkdir()
-        with (
-            emulator_process(root / "emu", *ZERO_DELAYS, cpu=emulator_cpu) as url,
-            EmulatorControl(url, timeout=60) as control,
-        ):
+        with emulator_process(root / "emu", *ZERO_DELAYS, cpu=emulator_cpu) as emulator:
+            url, control = emulator.url, emulator.control
             login = anonymous_session(url)  # one token and session for every curl run
             for mb in args.mb:
                 source = make_file(root / f"source{mb}.mp4", mb)
@@ -159,16 +138,13 @@ def main() -> None:
                     "curl": [],
                     "curl_no_expect": [],
                 }
-                with (
-                    daemon_process(
-                        root / f"nw{mb}",
-                        url,
-                        watch={"settle_seconds": 0.5},
-                        jobs={"after_success": "delete", "max_file_mb": 500},
-                        export=FAST_EXPORT,
-                    ) as daemon,
-                ):
-                    daemon.wait_started()
+                with running_daemon(
+                    root / f"nw{mb}",
+                    emulator,
+                    watch={"settle_seconds": 0.5},
+                    jobs={"after_success": "delete", "max_file_mb": 500},
+                    export=FAST_EXPORT,
+                ) as daemon:
                     for run in range(args.runs):
                         runs["nemowatch"].append(daemon_run(daemon, control, source, run))
                         runs["curl"].append(curl_run(url, control, login, source))

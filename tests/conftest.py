@@ -47,6 +47,44 @@ def no_thread_leak() -> Iterator[None]:
     pytest.fail(f"threads left running: {[t.name for t in leaked]}")
 
 
+def _children() -> set[int]:
+    """The live child processes of this process (zombies are reaped by their owner)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _open_fds() -> dict[int, str]:
+    fds: dict[int, str] = {}
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            fds[int(entry.name)] = os.readlink(entry)
+        except OSError:
+            continue
+    return fds
+
+
+@pytest.fixture(autouse=True)
+def no_process_or_fd_leak() -> Iterator[None]:
+    """A test must stop the processes it started and close the files and sockets it opened."""
+    children, fds = _children(), _open_fds()
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        extra_children = _children() - children
+        now = _open_fds()
+        extra_fds = {fd: target for fd, target in now.items() if fds.get(fd) != target}
+        if not (extra_children or extra_fds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not extra_children, f"child processes left running: {sorted(extra_children)}"
+    assert not extra_fds, f"file descriptors left open: {extra_fds}"
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nemowatch.demo import make_sample

@@ -33,6 +33,9 @@ EXPECTED = {
     "idle": [
         "start_to_ready_s",
         "cpu_seconds_per_idle_minute",
+        "walk_cpu_seconds",
+        "walks_per_idle_minute",
+        "pass_walks",
         "rss_mb",
         "files",
         "pass_cpu",
@@ -68,11 +71,31 @@ def test_benchmark_runs_quick_and_writes_its_figures(name: str, tmp_path: Path) 
 
 def test_scale_runs_quick_and_delivers_every_job_exactly_once(tmp_path: Path) -> None:
     figures = run_quick("scale", tmp_path)
-    for key in ("sizes", "rss_ratio", "fds_ratio", "pass_cpu", "pass_flat", "pass_once", "source"):
+    for key in (
+        "sizes",
+        "rss_ratio",
+        "fds_ratio",
+        "cpu_ratio_to_bare_client",
+        "pass_cpu",
+        "pass_ratio",
+        "pass_flat",
+        "pass_once",
+        "source",
+    ):
         assert key in figures, f"bench.scale wrote no {key}: {figures}"
     sizes = figures["sizes"]
     assert isinstance(sizes, list) and len(sizes) == 2
     for size in sizes:
-        for key in ("wall_seconds", "daemon_cpu_ms_per_job", "daemon_peak_open_fds"):
+        for key in (
+            "wall_seconds",
+            "daemon_cpu_ms_per_job",
+            "bare_client_cpu_ms_per_job",
+            "cpu_ratio_to_bare_client",
+            "daemon_peak_open_fds",
+        ):
             assert key in size, size
         assert size["every_job_delivered_once"], size
+        # the floor made the calls the daemon made, per job
+        calls = size["calls_per_job"]
+        for endpoint in ("session", "upload", "run_sse", "render_submit", "state"):
+            assert calls["bare_client"][endpoint] == calls["daemon"][endpoint], calls

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests: the emulator and the daemon process."""
+"""Fixtures for the end-to-end tests: the emulator and the daemon process (see `devkit`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonkit import FAST_EMULATOR, Daemon
 
-from nemowatch.emulator import EmulatorServer, EmulatorSettings
+from devkit.daemon import TEST_SETTINGS, Daemon
+from devkit.emulator import emulator_thread
+from nemowatch.emulator import EmulatorServer
+
+#: the instruction of the pairs the tests drop
+PAIR_TEXT = "Trim the silences and add a title"
 
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(settings=EmulatorSettings(**FAST_EMULATOR)) as emu:
+    with emulator_thread() as emu:
         yield emu
 
 
@@ -24,7 +28,8 @@ def make_daemon(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Callable[.
     made: list[Daemon] = []
 
     def make(**overrides: dict[str, Any]) -> Daemon:
-        made.append(Daemon(tmp_path / f"nw{len(made) or ''}", emulator, **overrides))
+        root = tmp_path / f"nw{len(made) or ''}"
+        made.append(Daemon(root, emulator, TEST_SETTINGS, note_text=PAIR_TEXT, **overrides))
         return made[-1]
 
     yield make

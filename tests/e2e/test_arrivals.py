@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemonkit import Daemon, wait_for
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 
 def delivered(daemon: Daemon, count: int = 1, timeout: float = 40) -> list[Path]:

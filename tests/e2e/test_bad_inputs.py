@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonkit import Daemon, wait_for
+
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 VIDEO = "<the sample video>"
 TEXT = b"Trim the silences and add a title"

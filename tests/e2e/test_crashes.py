@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from daemonkit import Daemon, wait_for
-
-
-def drop_pair(daemon: Daemon, video: Path, name: str = "job") -> None:
-    daemon.note(f"{name}.txt", "Trim the silences and add a title")
-    daemon.drop(video, f"{name}.mp4")
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 
 def one_result(daemon: Daemon) -> Path:
@@ -23,7 +19,7 @@ def test_a_stream_dropped_mid_turn_is_recovered_without_resending(
 ) -> None:
     daemon.emulator.control.add_faults([{"endpoint": "run_sse", "drop_after_events": 1}])
     daemon.start()
-    drop_pair(daemon, sample_video)
+    daemon.drop_pair(sample_video)
     one_result(daemon)
     assert daemon.stop() == 0
     assert len(daemon.calls("run_sse")) == 1
@@ -33,7 +29,7 @@ def test_a_stream_dropped_mid_turn_is_recovered_without_resending(
 def test_kill_during_the_upload_then_restart_delivers(daemon: Daemon, sample_video: Path) -> None:
     daemon.emulator.control.add_faults([{"endpoint": "upload", "delay_seconds": 3}])
     daemon.start()
-    drop_pair(daemon, sample_video)
+    daemon.drop_pair(sample_video)
     wait_for(lambda: daemon.calls("upload"), 20, "the upload to start")
     daemon.kill()
     daemon.start()
@@ -50,7 +46,7 @@ def test_kill_during_the_turn_never_sends_it_again(
     daemon = make_daemon(api={"recovery_first_wait_seconds": 1, "recovery_wait_seconds": 1})
     daemon.emulator.control.set(turn_seconds=3)
     daemon.start()
-    drop_pair(daemon, sample_video)
+    daemon.drop_pair(sample_video)
     wait_for(lambda: daemon.calls("run_sse"), 20, "the turn to be sent")
     daemon.kill()
     daemon.start()
@@ -65,7 +61,7 @@ def test_kill_during_render_polling_polls_the_same_render(
 ) -> None:
     daemon.emulator.control.set(render_seconds=3)
     daemon.start()
-    drop_pair(daemon, sample_video)
+    daemon.drop_pair(sample_video)
     wait_for(lambda: daemon.calls("render_poll"), 30, "render polling")
     daemon.kill()
     daemon.start()
@@ -83,8 +79,8 @@ def test_out_of_credits_pauses_everything_and_resumes_by_itself(
 ) -> None:
     daemon.emulator.control.set(credits=0)  # the anonymous account starts empty
     daemon.start()
-    drop_pair(daemon, sample_video, "one")
-    drop_pair(daemon, sample_video, "two")
+    daemon.drop_pair(sample_video, "one")
+    daemon.drop_pair(sample_video, "two")
     wait_for(lambda: daemon.status().get("paused"), 20, "the pause")
     assert "credits" in daemon.status()["paused"]
     assert not daemon.calls("run_sse"), "nothing paid is sent while paused"

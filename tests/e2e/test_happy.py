@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemonkit import Daemon, wait_for
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 
 def test_a_pair_becomes_a_delivered_mp4_with_a_report(daemon: Daemon, sample_video: Path) -> None:

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemonkit import Daemon, wait_for
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 
 def test_sigterm_during_a_long_render_exits_0_within_the_bound_and_resumes(

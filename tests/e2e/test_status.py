@@ -10,14 +10,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from daemonkit import Daemon, wait_for
-
-TEXT = "Trim the silences and add a title"
-
-
-def drop_pair(daemon: Daemon, video: Path, name: str, text: str = TEXT) -> None:
-    daemon.note(f"{name}.txt", text)
-    daemon.drop(video, f"{name}.mp4")
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
 
 
 def status(daemon: Daemon) -> str:
@@ -43,7 +37,7 @@ def test_status_shows_the_job_in_progress_and_a_video_waiting_for_instructions(
 ) -> None:
     daemon.emulator.control.set(render_seconds=3)  # long enough to look at it rendering
     daemon.start()
-    drop_pair(daemon, sample_video, "busy")
+    daemon.drop_pair(sample_video, "busy")
     daemon.drop(sample_video, "lonely.mp4")
     wait_for(
         lambda: any(j["stage"] == "rendering" for j in daemon.status()["jobs"]),
@@ -64,7 +58,7 @@ def test_status_says_paused_and_why_and_shows_the_held_job(
 ) -> None:
     daemon.emulator.control.set(credits=0)  # the account cannot pay for an edit (2001)
     daemon.start()
-    drop_pair(daemon, sample_video, "waiting")
+    daemon.drop_pair(sample_video, "waiting")
     wait_for(lambda: daemon.status().get("paused"), 20, "the pause")
     out = status(daemon)
     assert "nemowatch is running" in out, out
@@ -83,8 +77,8 @@ def test_status_after_the_daemon_stopped_lists_failures_and_unfinished_jobs(
 ) -> None:
     daemon.emulator.control.set(credits=0)  # keeps one job unfinished in the work folder
     daemon.start()
-    drop_pair(daemon, sample_video, "unpaid")
-    drop_pair(daemon, sample_video, "blank", text="")
+    daemon.drop_pair(sample_video, "unpaid")
+    daemon.drop_pair(sample_video, "blank", text="")
     reason = first_line_of_error(daemon, "blank")
     wait_for(lambda: any(j["stage"] == "uploaded" for j in daemon.work_jobs()), 20, "the held job")
     assert daemon.stop() == 0
@@ -104,7 +98,7 @@ def test_retry_after_a_failed_export_resumes_at_export_without_a_second_edit(
     control = daemon.emulator.control
     control.add_faults([{"endpoint": "render_submit", "render_fail": True, "times": 2}])
     daemon.start()
-    drop_pair(daemon, sample_video, "export")
+    daemon.drop_pair(sample_video, "export")
     first_line_of_error(daemon, "export")
     assert "Stage: rendering" in daemon.error_of("export").splitlines()
     assert len(daemon.calls("run_sse")) == 1
@@ -128,7 +122,7 @@ def test_retry_of_a_job_fixed_in_the_failed_folder_starts_over(
     daemon: Daemon, sample_video: Path
 ) -> None:
     daemon.start()
-    drop_pair(daemon, sample_video, "fixme", text="   \n")
+    daemon.drop_pair(sample_video, "fixme", text="   \n")
     assert "fixme.txt" in first_line_of_error(daemon, "fixme")
     assert daemon.calls("upload") == []
 

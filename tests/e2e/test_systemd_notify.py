@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from daemonkit import Daemon, wait_for
 
-
-class NotifySocket:
-    """The systemd side: collects every datagram the daemon sends, with its time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.05)
-        self.messages: list[tuple[float, str]] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                return [m for _, m in self.messages]
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def wait(self, fragment: str, timeout: float = 15, after: int = 0) -> int:
-        """Index of the first message from `after` on containing `fragment`."""
-
-        def seen() -> int | None:
-            self.drain()
-            found = [i for i, (_, m) in enumerate(self.messages) if i >= after and fragment in m]
-            return found[0] + 1 if found else None
-
-        return wait_for(seen, timeout, f"{fragment!r} on the notify socket") - 1
+from devkit.daemon import Daemon
+from devkit.notify import NotifySocket
+from devkit.waits import wait_for
 
 
 @pytest.fixture
 def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    sock = NotifySocket(tmp_path / "notify.sock")
-    yield sock
-    sock.sock.close()
+    with NotifySocket(tmp_path / "notify.sock") as sock:
+        yield sock
 
 
 def test_ready_watchdog_status_reload_and_stopping(

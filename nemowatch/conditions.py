@@ -106,6 +106,11 @@ class Conditions:
         """The oldest active condition that holds any of `work`, if one does."""
         return next((c for c in self.active() if c.holds & work), None)
 
+    async def wait_released(self, name: str) -> None:
+        """Return once condition `name` is not active."""
+        while name in self._active:
+            await self._released.wait()
+
     async def wait_clear(self, work: Work) -> None:
         """Return once no active condition holds any of `work`."""
         while self.blocking(work) is not None:

@@ -10,7 +10,8 @@
     └── ApiError                    anything that went wrong talking to NemoVideo
         ├── TransportError          no usable answer: connection, timeout, cut stream
         │   ├── StreamIdleError     only heartbeats for api.sse_idle_timeout_seconds
-        │   └── IncompleteDownloadError  body shorter or longer than Content-Length
+        │   ├── IncompleteDownloadError  body shorter or longer than Content-Length
+        │   └── NotAVideoError      a download that is not the video (no MP4 `ftyp` box)
         ├── AgentError              the edit stream carried an error event
         ├── RenderFailedError       a render ended with status "failed"
         ├── RenderTimeoutError      a render did not finish within export.timeout_seconds
@@ -24,6 +25,7 @@
             ├── ClientIdError       400: missing X-Client-Id
             ├── PlanBlockedError    402: export blocked by the plan
             ├── ScopeError          403: token lacks a scope
+            ├── RenderNotFoundError 4103: the service does not know the render id
             ├── RateLimitedError    429 (retry_after from Retry-After)
             ├── TokenQuotaError     429 on the anonymous-token call (a weekly quota, not a wait)
             ├── ServerError         5xx
@@ -108,6 +110,10 @@ class IncompleteDownloadError(TransportError):
     """A download ended with a different size than announced."""
 
 
+class NotAVideoError(TransportError):
+    """A downloaded result does not start as an MP4 does: an error page, not the video."""
+
+
 class AgentError(ApiError):
     """The edit stream carried an error event without a code of the table."""
 
@@ -180,6 +186,10 @@ class PlanBlockedError(ApiCodeError):
     account_wide = True
 
 
+class RenderNotFoundError(ApiCodeError):
+    """4103: no such render (the emulator's code; the API page leaves it open)."""
+
+
 class ScopeError(ApiCodeError):
     """403: the token lacks a scope needed for this call."""
 
@@ -219,6 +229,7 @@ CODE_ERRORS: dict[int, type[ApiCodeError]] = {
     400: ClientIdError,
     402: PlanBlockedError,
     403: ScopeError,
+    4103: RenderNotFoundError,
     429: RateLimitedError,
 }
 

@@ -132,6 +132,7 @@ class WorkerPool:
         work = needs(job)
 
         async def wait_then_requeue() -> None:
+            await self.ctx.conditions.wait_released(job.held or "")
             await self.ctx.conditions.wait_clear(work)
             self.ctx.emit(events.Released.of(job))
             self.queue.put_nowait(folder)

@@ -24,7 +24,13 @@ from typing import BinaryIO
 import httpx
 
 from nemowatch.api.envelope import check, translated
-from nemowatch.errors import ApiError, IncompleteDownloadError, InputError, TransportError
+from nemowatch.errors import (
+    ApiError,
+    IncompleteDownloadError,
+    InputError,
+    NotAVideoError,
+    TransportError,
+)
 from nemowatch.fsutil import fsync_dir
 
 log = logging.getLogger("nemowatch.api")
@@ -132,6 +138,8 @@ class PartFile:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self.size = 0
+        #: the first bytes written, for a look at the file's type
+        self.head = b""
 
     async def __aenter__(self) -> PartFile:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +148,8 @@ class PartFile:
 
     async def write(self, chunk: bytes) -> None:
         """Collect the network's small chunks; every `CHUNK` bytes, one write in a thread."""
+        if len(self.head) < HEAD_BYTES:
+            self.head = (self.head + chunk)[:HEAD_BYTES]
         self._chunks.append(chunk)
         self._buffered += len(chunk)
         self.size += len(chunk)
@@ -246,7 +256,17 @@ async def fetch(
                 received = response.num_bytes_downloaded
         if expected is not None and received != expected:
             raise IncompleteDownloadError(f"{endpoint}: received {received} of {expected} bytes")
+        if dest.suffix.lower() in ISO_MEDIA and part.head[4:8] != b"ftyp":
+            raise NotAVideoError(
+                f"{endpoint}: the download does not start as an MP4 does "
+                f"({part.head[:8]!r}); not delivered"
+            )
         return await part.publish()
+
+
+#: results in the ISO media format, which starts with an `ftyp` box at byte 4
+ISO_MEDIA = (".mp4", ".mov", ".m4v")
+HEAD_BYTES = 12
 
 
 def _content_length(response: httpx.Response) -> int | None:

@@ -22,13 +22,14 @@ from nemowatch.errors import (
     EditNotAppliedError,
     InputError,
     RenderFailedError,
+    RenderNotFoundError,
     SessionLostError,
 )
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, read_instructions, split_turns
 from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
-from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn
+from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason
 from nemowatch.jobs.rendering import wait_for_render
 from nemowatch.jobs.results import numbered
@@ -45,6 +46,7 @@ class Pipeline(TurnSteps):
         super().__init__(folder, job, ctx)
         self._draft: Draft | None = None
         self._completed: RenderStatus | None = None
+        self._resubmitted = False
 
     async def run(self) -> Outcome:
         """Advance the job until it is done, failed, held or asked to stop."""
@@ -69,8 +71,9 @@ class Pipeline(TurnSteps):
                         web_url=self.ctx.settings.api.web_url,
                         client_id=self.client.anonymous_client_id,
                     )
-                    self.ctx.conditions.raise_(name, reason, holds)
-                    continue  # the loop finds the condition and holds the job
+                    # held on this condition even where it holds other work (a 402
+                    # while polling): the job waits for its release, not in a loop
+                    return self._held(self.ctx.conditions.raise_(name, reason, holds))
                 if isinstance(exc, SessionLostError) and self._can_restart():
                     self.note("the session was lost (1002); starting over in a new session")
                     job.restart_session()
@@ -94,7 +97,11 @@ class Pipeline(TurnSteps):
         await handlers[self.job.stage]()
 
     def _can_restart(self) -> bool:
-        return self.job.stage in RESTARTABLE and self.job.sessions_lost < MAX_SESSION_RESTARTS
+        """A lost session is started over only while no turn was sent: after one, a new
+        session would pay for the edits again, which only the user may ask for."""
+        job = self.job
+        unpaid = all(turn.state is TurnState.PENDING for turn in job.turns)
+        return unpaid and job.stage in RESTARTABLE and job.sessions_lost < MAX_SESSION_RESTARTS
 
     def _held(self, condition: Condition) -> Outcome:
         """Record which condition holds the job (its reason lives in the registry)."""
@@ -189,13 +196,13 @@ class Pipeline(TurnSteps):
     async def _render(self) -> None:
         job = self.job
         assert job.render_id
-        if not job.render_submitted:
-            draft = self._draft or (await self.client.get_state(self.session_id())).draft
-            await self.client.start_render(self.session_id(), draft, job.render_id)
-            # Journaled with the next stage: a restart before that submits the same id
-            # again, which starts no second render (and export costs no credits).
-            job.render_submitted = True
-            self.note(f"render {job.render_id} started")
+        # After a restart the id may have been submitted already (that is journaled
+        # with the next stage): the service is asked first, and submitted to only
+        # when it does not know the id.
+        resumed = self._draft is None
+        if not job.render_submitted and not (resumed and await self._render_known()):
+            await self._submit_render()
+        job.render_submitted = True
 
         def progress(status: object) -> None:
             value = getattr(status, "progress", None)
@@ -211,6 +218,13 @@ class Pipeline(TurnSteps):
                 sleep=self.ctx.sleep,
                 on_progress=progress,
             )
+        except RenderNotFoundError:
+            if self._resubmitted:
+                raise
+            self.note(f"the service no longer knows render {job.render_id}; submitting it")
+            self._resubmitted = True
+            await self._submit_render()
+            return
         except RenderFailedError:
             if job.render_attempts >= MAX_RENDER_ATTEMPTS:
                 raise
@@ -223,6 +237,23 @@ class Pipeline(TurnSteps):
             return
         job.move_to(JobStage.DOWNLOADING)
         self.save()
+
+    async def _render_known(self) -> bool:
+        assert self.job.render_id
+        try:
+            await self.client.render_status(self.job.render_id)
+        except RenderNotFoundError:
+            return False
+        return True
+
+    async def _submit_render(self) -> None:
+        """Submit the journaled render id (export costs no credits; the same id twice
+        starts no second render)."""
+        job = self.job
+        assert job.render_id
+        draft = self._draft or (await self.client.get_state(self.session_id())).draft
+        await self.client.start_render(self.session_id(), draft, job.render_id)
+        self.note(f"render {job.render_id} started")
 
     async def _download(self) -> None:
         job = self.job

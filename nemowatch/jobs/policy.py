@@ -58,7 +58,7 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     ),
     (
         SessionLostError,
-        "The editing session was lost again and again.",
+        "The editing session was lost (NemoVideo no longer knows it).",
         "Run `nemowatch retry NAME` to start it over.",
     ),
     (

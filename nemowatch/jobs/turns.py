@@ -14,6 +14,7 @@ from nemowatch.errors import (
     OutOfCreditsError,
     RateLimitedError,
     ServerError,
+    SessionLostError,
     TokenQuotaError,
     TransportError,
 )
@@ -49,7 +50,7 @@ class TurnSteps(JobRun):
             result = await self.client.send_turn(
                 self.session_id(), turn.text, on_event=self._turn_event
             )
-        except (OutOfCreditsError, RateLimitedError, TokenQuotaError) as exc:
+        except (OutOfCreditsError, RateLimitedError, TokenQuotaError, SessionLostError) as exc:
             turn.move_to(TurnState.PENDING)  # refused before any work was done: not charged
             self.save()
             if (

@@ -405,7 +405,9 @@ async def test_attribution_headers_are_on_every_request_and_bearer_on_all_but_an
         200, json={"code": 0, "status": "completed", "output": {"url": "/missing.mp4"}}
     )
     server.get("/missing.mp4").respond(404)
-    server.get("/api/render/proxy/r1/download").respond(200, content=b"video")
+    server.get("/api/render/proxy/r1/download").respond(
+        200, content=b"\x00\x00\x00\x18ftypmp42video"
+    )
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"clip")
 

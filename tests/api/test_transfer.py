@@ -209,7 +209,9 @@ def completed(url: str | None = CDN) -> RenderStatus:
 
 
 def video_bytes(size: int = 5000) -> bytes:
-    return os.urandom(size)
+    """An MP4's first box (`ftyp`), then noise: what a download is checked for."""
+    head = b"\x00\x00\x00\x18ftypmp42"
+    return head + os.urandom(size - len(head))
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -227,7 +229,7 @@ async def test_download_uses_output_url_first_without_the_api_token(
     client = make_client(api={"token": SecretStr("nmv_usr_owntoken123")})  # a token in hand
     data = video_bytes(2 * MiB + 77)  # more than one buffered write
     cdn = server.get(CDN).respond(200, content=data, headers={"content-type": "video/mp4"})
-    fallback = server.get(FALLBACK).respond(200, content=b"wrong")
+    fallback = server.get(FALLBACK).respond(200, content=video_bytes(100))
     dest = outbox / "result.mp4"
     assert await client.download(completed(), dest) == dest
     assert dest.read_bytes() == data
@@ -401,3 +403,16 @@ async def test_download_served_with_content_encoding_is_saved_decoded(
     await client.download(completed(), outbox / "r.mp4")
     assert (outbox / "r.mp4").read_bytes() == data
     assert fallback.call_count == 0
+
+
+async def test_a_download_that_is_not_an_mp4_is_never_published_and_the_fallback_is_used(
+    client: NemoClient, server: respx.MockRouter, outbox: Path
+) -> None:
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    server.get(CDN).respond(200, content=page, headers={"content-type": "video/mp4"})
+    data = video_bytes()
+    server.get(FALLBACK).respond(200, content=data)
+    dest = outbox / "result.mp4"
+    assert await client.download(completed(), dest) == dest
+    assert dest.read_bytes() == data
+    assert leftovers(outbox) == []

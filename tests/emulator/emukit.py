@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from waiting import wait_for
+
+from devkit.waits import wait_for
 
 ATTRIBUTION = {
     "X-Skill-Source": "nemowatch-tests",

@@ -68,7 +68,7 @@ def test_1001_on_a_users_token_pauses_and_keeps_the_job(
     assert daemon.calls("anonymous_token") == [], "a user's token is never swapped silently"
     assert daemon.stop() == 0
     log = daemon.log_text()
-    assert "pausing all paid work" in log
+    assert "holding all API work: the configured API token was rejected" in log
     for text in (log, (daemon.state / "status.json").read_text()):
         assert token not in text
 

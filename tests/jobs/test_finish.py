@@ -1,0 +1,225 @@
+"""How a job ends: the failed folder and error.txt, the report, the originals, the outbox.
+
+Most run the whole pipeline (against the emulator) so that what is checked is
+what a user finds in the folders; the report and error.txt are also checked
+on their own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from jobkit import NOTE, VIDEO, MakeContext, MakeJob, Run, calls, milestones, names
+
+from nemowatch.api import NemoClient
+from nemowatch.config import Settings
+from nemowatch.emulator import EmulatorServer
+from nemowatch.jobs import finish
+from nemowatch.jobs.context import Outcome
+from nemowatch.jobs.journal import JobFolder
+from nemowatch.jobs.model import Failure, Job, JobStage, Turn, TurnState
+
+
+def failed_lines(settings: Settings, folder_name: str = "clip") -> list[str]:
+    return (settings.folders.failed / folder_name / "error.txt").read_text().splitlines()
+
+
+# -- failures before anything is paid ---------------------------------------------------
+
+
+async def test_a_job_with_a_problem_fails_before_any_call_with_that_reason(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings, collected: list
+) -> None:
+    problem = "Two videos (a.mp4, b.mp4) share clip.txt; keep one of them and drop it again."
+    folder = make_job(problem=problem)
+
+    assert await run(folder) is Outcome.FAILED
+    assert calls(emu) == [], "nothing was sent, not even for a token"
+    failed = settings.folders.failed / "clip"
+    assert names(failed) == ["clip.mp4", "clip.txt", "error.txt", "job.json", "job.log"]
+    assert (failed / "clip.mp4").read_bytes() == VIDEO
+    lines = failed_lines(settings)
+    assert lines[0] == problem
+    assert "Stage: claimed" in lines and "API code: none" in lines
+    assert "What to do: Fix the file as described and drop the job into the inbox again." in lines
+    assert f"Job: {folder.path.name}" in lines
+    assert "failed at claimed" in (failed / "job.log").read_text()
+    assert not folder.path.exists()
+    assert milestones(collected) == [("Failed", "claimed")]
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("   \n", "clip.txt is empty; write what the editor should do."),
+        ("---\n---\n", "The instructions hold only separator lines; write what to do."),
+    ],
+    ids=["blank", "only-separators"],
+)
+async def test_unusable_instructions_fail_the_job_before_a_session(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings, text: str, first: str
+) -> None:
+    assert await run(make_job(text=text)) is Outcome.FAILED
+    assert calls(emu) == []
+    assert failed_lines(settings)[0] == first
+
+
+async def test_a_failed_folder_name_already_taken_gets_a_number(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings
+) -> None:
+    earlier = settings.folders.failed / "clip"
+    earlier.mkdir(parents=True)
+    (earlier / "error.txt").write_text("an earlier failure\n")
+
+    assert await run(make_job(problem="Bad.")) is Outcome.FAILED
+    assert (earlier / "error.txt").read_text() == "an earlier failure\n", "never overwritten"
+    assert failed_lines(settings, "clip (2)")[0] == "Bad."
+
+
+# -- success ------------------------------------------------------------------------------
+
+
+async def test_a_result_name_taken_in_the_outbox_gets_a_number_and_the_old_one_stays(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings
+) -> None:
+    outbox = settings.folders.outbox
+    outbox.mkdir(parents=True)
+    (outbox / "clip.mp4").write_bytes(b"an earlier result")
+
+    assert await run(make_job()) is Outcome.DONE
+    assert (outbox / "clip.mp4").read_bytes() == b"an earlier result"
+    assert (outbox / "clip (2).mp4").read_bytes() == VIDEO
+    report = (outbox / "clip (2).report.txt").read_text()
+    assert f"Result: {outbox / 'clip (2).mp4'}" in report
+
+
+@pytest.mark.parametrize("after", ["archive", "keep", "delete"])
+async def test_the_originals_after_success_go_where_jobs_after_success_says(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings, after: str
+) -> None:
+    settings.jobs.after_success = after  # type: ignore[assignment]
+    folder = make_job()
+    assert await run(folder) is Outcome.DONE
+
+    archived = settings.folders.archive_dir / folder.path.name
+    assert names(archived) == (["clip.mp4", "clip.txt"] if after == "archive" else [])
+    if after == "keep":
+        assert names(folder.files) == ["clip.mp4", "clip.txt"]
+        assert folder.load().stage is JobStage.DONE
+    else:
+        assert not folder.path.exists()
+    assert (settings.folders.outbox / "clip.mp4").is_file()
+
+
+async def test_without_a_report_no_web_link_is_asked_for(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings
+) -> None:
+    settings.jobs.write_report = False
+    assert await run(make_job()) is Outcome.DONE
+    assert calls(emu, "claim_token") == []
+    assert names(settings.folders.outbox) == ["clip.mp4", "originals"]
+
+
+async def test_a_submitted_job_leaves_the_users_files_and_its_journal_where_they_are(
+    run: Run,
+    emu: EmulatorServer,
+    settings: Settings,
+    client: NemoClient,
+    make_ctx: MakeContext,
+) -> None:
+    mine = settings.folders.inbox.parent / "mine"
+    mine.mkdir(parents=True)
+    video = mine / "holiday.mp4"
+    video.write_bytes(VIDEO)
+    folder = JobFolder(settings.folders.work_dir / "20260101-000000-holiday-0001")
+    folder.path.mkdir(parents=True)
+    job = Job(
+        id=folder.path.name,
+        name="holiday",
+        kind="submit",
+        media=[str(video)],
+        turns=[Turn(text=NOTE)],
+    )
+    folder.save(job)
+    context = make_ctx(client, results=finish.SubmitResults())
+
+    assert await run(folder, context=context) is Outcome.DONE
+    assert video.read_bytes() == VIDEO and names(mine) == ["holiday.mp4"]
+    assert folder.load().stage is JobStage.DONE
+    assert (settings.folders.outbox / "holiday.mp4").is_file()
+    assert names(settings.folders.archive_dir) == []
+
+
+async def test_a_submitted_job_that_fails_leaves_the_users_files_and_says_why(
+    run: Run, emu: EmulatorServer, settings: Settings, client: NemoClient, make_ctx: MakeContext
+) -> None:
+    emu.control.add_faults([{"endpoint": "upload", "code": 4001}])
+    video = settings.folders.inbox.parent / "holiday.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(VIDEO)
+    folder = JobFolder(settings.folders.work_dir / "20260101-000000-holiday-0001")
+    folder.path.mkdir(parents=True)
+    job = Job(id=folder.path.name, name="holiday", kind="submit", media=[str(video)])
+    job.turns = [Turn(text=NOTE)]
+    folder.save(job)
+    context = make_ctx(client, results=finish.SubmitResults())
+
+    assert await run(folder, context=context) is Outcome.FAILED
+    assert video.is_file()
+    failure = folder.load().failure
+    assert failure is not None and failure.code == 4001
+    assert names(settings.folders.failed) == []
+
+
+# -- the report and error.txt on their own ------------------------------------------------
+
+
+def test_the_report_holds_the_instructions_the_answers_the_timeline_the_link_and_timings() -> None:
+    first, second = Turn(text="Rough cut\nkeep the laughs"), Turn(text="Add music")
+    for turn in (first, second):
+        turn.move_to(TurnState.SENT)
+        turn.move_to(TurnState.ANSWERED)
+    first.answer = "I cut it down to 40 seconds."
+    second.verified = True  # a silent turn
+    job = Job(
+        id="j",
+        name="clip",
+        kind="pair",
+        media=["clip.mp4"],
+        turns=[first, second],
+        result="/out/clip.mp4",
+        summary="Timeline (1 tracks): 1. Video: clip (0-10s)",
+        created_at=1000.0,
+        reached={"session": 1001.0, "uploaded": 1003.5, "delivered": 1030.0},
+    )
+    report = finish.render_report(job, "https://nemovideo.com/workspace/claim?ct=clm_x")
+    lines = report.splitlines()
+    assert lines[0] == "nemowatch report: clip"
+    assert "Result: /out/clip.mp4" in lines
+    assert ["  Turn 1:", "    Rough cut", "    keep the laughs", "  Turn 2:", "    Add music"] == (
+        lines[lines.index("Instructions:") + 1 : lines.index("Instructions:") + 6]
+    )
+    assert "    I cut it down to 40 seconds." in lines
+    assert "    (no text; the change was verified in the project)" in lines
+    assert "Timeline (1 tracks): 1. Video: clip (0-10s)" in lines
+    assert "Open in the web editor: https://nemovideo.com/workspace/claim?ct=clm_x" in lines
+    assert "  claimed -> session: 1.0 s" in lines
+    assert "  uploaded -> delivered: 26.5 s" in lines
+    assert "  total: 30.0 s" in lines
+
+
+def test_error_txt_is_a_sentence_then_stage_code_advice_and_the_job() -> None:
+    job = Job(id="j1", name="clip", kind="pair", media=["clip.mp4"])
+    job.failure = Failure(
+        message="The file is too large for NemoVideo.",
+        stage="session",
+        code=4002,
+        advice="Compress or trim it.",
+    )
+    assert finish.error_text(job) == (
+        "The file is too large for NemoVideo.\n"
+        "\n"
+        "Stage: session\n"
+        "API code: 4002\n"
+        "What to do: Compress or trim it.\n"
+        "Job: j1\n"
+    )

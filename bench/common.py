@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx
 
+from devkit.drops import FTYP
+
 RESULTS = Path(__file__).resolve().parent / "results"
 #: where `save()` writes instead of bench/results (the smoke tests use it)
 RESULTS_ENV = "BENCH_RESULTS_DIR"
@@ -66,10 +68,11 @@ def curl_upload(url: str, token: str, session: str, path: Path, *extra: str) -> 
 
 
 def make_file(path: Path, mb: int) -> Path:
-    """A file of `mb` MiB of random bytes."""
+    """A file of `mb` MiB of random bytes, shaped like an MP4 (see `devkit.drops.fake_mp4`)."""
     block = os.urandom(1024 * 1024)
     with path.open("wb") as f:
-        for _ in range(mb):
+        f.write(FTYP + block[len(FTYP) :])
+        for _ in range(mb - 1):
             f.write(block)
     return path
 

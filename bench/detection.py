@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.common import Row, percentile, print_table, save, uploads_by_name, verdict
 from devkit.daemon import FAST_EXPORT, running_daemon
-from devkit.drops import drop_pair
+from devkit.drops import drop_pair, fake_mp4
 from devkit.emulator import ZERO_DELAYS, emulator_process
 
 POLL_SECONDS = 5.0  # the common watch-folder default: poll every 5 s ...
@@ -79,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nemowatch-detection-") as tmp:
         root = Path(tmp)
         clip = root / "clip.mp4"
-        clip.write_bytes(rng.randbytes(args.clip_kb * 1024))
+        fake_mp4(clip, args.clip_kb * 1024, args.seed)
         with (
             emulator_process(root / "emu", *ZERO_DELAYS) as emulator,
             running_daemon(

@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.common import Row, print_table, save, verdict
 from devkit.daemon import Daemon, running_daemon
-from devkit.drops import drop_pair
+from devkit.drops import drop_pair, fake_mp4
 from devkit.emulator import ZERO_DELAYS, emulator_process
 from nemowatch.emulator import EmulatorControl
 
@@ -117,7 +117,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nemowatch-slack-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         clip = root / "clip.mp4"
-        clip.write_bytes(random.Random(args.seed).randbytes(64 * 1024))
+        fake_mp4(clip, 64 * 1024, args.seed)
         for i, v in enumerate(variants):
             emulator = stack.enter_context(emulator_process(root / f"emu{i}", *ZERO_DELAYS))
             v.control = emulator.control

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from bench.common import (
     verdict,
 )
 from devkit.daemon import FAST_EXPORT, running_daemon
-from devkit.drops import drop_pair
+from devkit.drops import drop_pair, fake_mp4
 from devkit.emulator import ZERO_DELAYS, emulator_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +59,7 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
     """One emulator, one daemon, `pairs` pairs; the figures of that size."""
     root.mkdir(parents=True)
     clip = root / "clip.mp4"
-    clip.write_bytes(os.urandom(args.clip_kb * 1024))
+    fake_mp4(clip, args.clip_kb * 1024)
     with emulator_process(root / "emu", *ZERO_DELAYS) as emulator:
         control = emulator.control
         with (

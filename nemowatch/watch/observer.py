@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import warnings
@@ -174,6 +175,10 @@ class InboxWatcher:
         # Observers are built here, not in __init__: the inotify one starts a
         # reader thread as soon as it exists, and only stop() ends it.
         InotifyMoveEventGrouper.delay = MOVE_PAIRING_SECONDS
+        # Checked first: watchdog 7 starts an inotify reader before it finds the
+        # folder missing, and a stop() racing that reader's start leaks its descriptors.
+        if not self._inbox.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "the inbox is not a folder", str(self._inbox))
         observer = PollingObserver(timeout=self._poll_seconds) if self._polling else Observer()
         handler = _Handler(loop, self._on_event, self._work_dir)
         try:

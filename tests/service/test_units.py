@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,19 @@ def analyze(tmp: Path, *args: str, user: bool = False) -> subprocess.CompletedPr
             "(on Debian or Ubuntu: apt-get install -y systemd)"
         )
     env = dict(os.environ)
-    if user:
-        runtime = tmp / "xdg-runtime"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        env["XDG_RUNTIME_DIR"] = str(runtime)
     command = [program, *(["--user"] if user else []), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=30, check=False)
+    if not user:
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=30, check=False
+        )
+    # Short, in /tmp: the user units it reads put sockets there, and a socket
+    # path stops at 107 bytes (a parallel test run's tmp_path is longer).
+    with tempfile.TemporaryDirectory(prefix="xdg-") as runtime:
+        os.chmod(runtime, 0o700)
+        env["XDG_RUNTIME_DIR"] = runtime
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=30, check=False
+        )
 
 
 def verify(tmp: Path, unit: Path, *, user: bool) -> None:

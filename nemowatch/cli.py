@@ -17,7 +17,7 @@ from pathlib import Path
 import tomli_w
 
 from nemowatch import __version__, config, logsetup, service
-from nemowatch.errors import ConfigError, ExitCode, NemoError
+from nemowatch.errors import AlreadyRunningError, ConfigError, ExitCode, NemoError
 
 Command = Callable[[argparse.Namespace, config.Loaded], int]
 
@@ -152,6 +152,9 @@ def _run(args: argparse.Namespace, loaded: config.Loaded) -> int:
 
     try:
         return asyncio.run(serve())
+    except AlreadyRunningError as exc:
+        print(f"nemowatch: could not start: {exc}", file=sys.stderr)
+        return ExitCode.START
     except OSError as exc:
         print(f"nemowatch: could not start: {exc}", file=sys.stderr)
         return ExitCode.START

@@ -4,9 +4,9 @@ Shaped like uvicorn's server: signal handlers only set an event; the main
 loop reads "for each batch of inbox events: note, plan, claim"; a pool of
 `jobs.max_parallel` workers runs the pipelines; and `shutdown()` lets running
 steps reach a checkpoint within `jobs.stop_grace_seconds` before cancelling
-what is left. A second signal forces the exit at once.
-Pipelines report job events, fanned out by the bus to the status board;
-conditions live in one registry.
+what is left. A second signal forces the exit at once. Pipelines report job
+events, fanned out by the bus; conditions live in one registry; `flock` locks
+keep a second daemon off the same work and state folders.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from nemowatch.errors import ConfigError
 from nemowatch.jobs import events
 from nemowatch.jobs.claim import claim, request_for, resumable
 from nemowatch.jobs.context import Context
+from nemowatch.lock import DaemonLocks
 from nemowatch.notify import Notifier
 from nemowatch.watch.batches import Batches
 from nemowatch.watch.inbox import Inbox
@@ -92,6 +93,7 @@ class Daemon:
         )
         self.scheduler = AsyncIOScheduler()
         self._wake_at: float | None = None  # the inbox's next look (monotonic), if no event
+        self.locks = DaemonLocks([folders.work_dir, folders.state_dir])
 
     @property
     def settings(self) -> Settings:
@@ -102,6 +104,7 @@ class Daemon:
 
     async def serve(self) -> int:
         """Run until SIGTERM or SIGINT; 0 on a normal stop."""
+        self.locks.acquire()  # before anything is written: a second daemon leaves no trace
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -111,6 +114,7 @@ class Daemon:
             await self.main_loop()
         finally:
             await self.shutdown()
+            self.locks.release()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         return 0
@@ -137,12 +141,9 @@ class Daemon:
         self._plan_and_claim()
         self.pool.resize()
         jobs = self.settings.jobs
+        rescan = self.settings.watch.rescan_seconds
         self.scheduler.add_job(
-            self.events.put_nowait,
-            "interval",
-            args=[RESCAN],
-            seconds=self.settings.watch.rescan_seconds,
-            id="rescan",
+            self.events.put_nowait, "interval", [RESCAN], seconds=rescan, id="rescan"
         )
         # a heartbeat for updated_at; changes are written by the board within a second
         self.scheduler.add_job(self.board.write, "interval", seconds=30, args=[True], id="status")
@@ -150,12 +151,9 @@ class Daemon:
         self.scheduler.start()
         self.board.write(force=True)
         self.notifier.ready()
+        queued = self.pool.queue.qsize()
         log.info(
-            "watching %s (outbox %s, failed %s); %d job(s) resumed",
-            folders.inbox,
-            folders.outbox,
-            folders.failed,
-            self.pool.queue.qsize(),
+            "watching %s (outbox %s); %d job(s) resumed", folders.inbox, folders.outbox, queued
         )
 
     async def main_loop(self) -> None:
@@ -191,6 +189,7 @@ class Daemon:
         if event == RELOAD:
             self._reconfigure()
         elif event == RESCAN:
+            self.locks.check()
             self.inbox.scan()
             self._adopt_journals()  # put back by `nemowatch retry`
         elif isinstance(event, WatchEvent):

@@ -7,6 +7,7 @@
     ├── FileChangedError            a file changed while it was being claimed
     ├── IllegalTransitionError      a stage change the journal does not allow (a bug)
     ├── ServiceError                the systemd unit cannot be installed or removed
+    ├── AlreadyRunningError         another daemon holds this inbox's or state folder's lock
     └── ApiError                    anything that went wrong talking to NemoVideo
         ├── TransportError          no usable answer: connection, timeout, cut stream
         │   ├── StreamIdleError     only heartbeats for api.sse_idle_timeout_seconds
@@ -85,6 +86,18 @@ class ServiceError(NemoError):
     def __init__(self, message: str, *, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
+
+
+class AlreadyRunningError(NemoError):
+    """Another daemon holds the lock of this work folder or state folder."""
+
+    def __init__(self, path: object, holder: str | None) -> None:
+        self.path, self.holder = path, holder
+        who = holder or "another process"
+        super().__init__(
+            f"another nemowatch daemon ({who}) already uses this folder (lock {path}); "
+            "stop it first, or give this one other folders"
+        )
 
 
 class ApiError(NemoError):

@@ -1,19 +1,19 @@
 """The status file (`<state>/status.json`) and what `nemowatch status` prints.
 
-The daemon rewrites the file while it runs; `status` reads it, checks whether
-that process is still alive, and falls back to the work folder's journals and
+The daemon rewrites the file while it runs; `status` reads it, asks the
+daemon's lock whether a daemon runs, and falls back to the work folder's journals and
 the failed folder, so it also tells the truth when the daemon is stopped.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nemowatch import lock
 from nemowatch.config import Settings
 from nemowatch.fsutil import write_atomic
 from nemowatch.jobs.journal import existing_jobs
@@ -65,14 +65,14 @@ def read(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def running_daemon(settings: Settings) -> lock.Holder | None:
+    """The daemon holding this configuration's state or work folder, if one runs."""
+    folders = settings.folders
+    for folder in (folders.state_dir, folders.work_dir):
+        holder = lock.holder(folder / lock.LOCK_FILE)
+        if holder is not None:
+            return holder
+    return None
 
 
 def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
@@ -93,11 +93,12 @@ def render(settings: Settings) -> str:
     """The whole `nemowatch status` text."""
     folders = settings.folders
     data = read(folders.state_dir)
-    running = bool(data and not data.get("stopped") and alive(int(data.get("pid", 0))))
+    # the lock says whether a daemon runs; the status file only what it last wrote
+    holder = running_daemon(settings)
     lines = []
-    if running and data:
+    if holder is not None and data and not data.get("stopped") and data.get("pid") == holder.pid:
         age = time.time() - float(data.get("updated_at", 0))
-        lines.append(f"nemowatch is running (pid {data['pid']}, status {age:.0f} s old)")
+        lines.append(f"nemowatch is running ({holder}; status {age:.0f} s old)")
         if data.get("paused"):
             check = data.get("next_check")
             when = (
@@ -114,7 +115,10 @@ def render(settings: Settings) -> str:
             lines.append(f"  {job['name']}: {job['stage']}{extra}{held}")
         waiting = data.get("waiting", [])
     else:
-        lines.append("nemowatch is not running")
+        if holder is not None:
+            lines.append(f"nemowatch is starting or stopping ({holder})")
+        else:
+            lines.append("nemowatch is not running")
         journals = [(f, f.load()) for f in existing_jobs(folders.work_dir)]
         unfinished = [(f, j) for f, j in journals if j.stage.value not in ("done", "failed")]
         lines.append(f"jobs waiting in {folders.work_dir}: {len(unfinished)}")

@@ -140,10 +140,13 @@ class RenderStatus:
             None,
         )
         url = None
-        for place in places:
+        for place in places:  # `output.url`; an older reference had `outputUrl`
             output = place.get("output")
             if isinstance(output, dict) and isinstance(output.get("url"), str):
                 url = output["url"]
+            elif isinstance(place.get("outputUrl"), str):
+                url = place["outputUrl"]
+            if url:
                 break
         message = next((str(p["error"]) for p in places if p.get("error")), "")
         return cls(render_id, state, progress, url or None, message)

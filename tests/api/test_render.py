@@ -62,8 +62,14 @@ async def test_start_render_sends_camel_case_session_id_raw_draft_and_output_set
             "status": "COMPLETED",
             "data": {"progress": 100.0, "output": {"url": "https://x/y.mp4"}},
         },
+        # the older shape an earlier reference of the official skill described
+        {
+            "code": 0,
+            "data": {"status": "completed", "progress": 100, "outputUrl": "https://x/y.mp4"},
+        },
+        {"code": 0, "status": "completed", "progress": 100, "outputUrl": "https://x/y.mp4"},
     ],
-    ids=["top-level", "in-data", "mixed"],
+    ids=["top-level", "in-data", "mixed", "outputUrl-in-data", "outputUrl-top-level"],
 )
 def test_render_status_is_read_from_the_top_level_or_from_data(body: dict[str, Any]) -> None:
     parsed = RenderStatus.parse(RID, body)

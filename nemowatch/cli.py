@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -18,6 +19,7 @@ import tomli_w
 
 from nemowatch import __version__, config, logsetup, service
 from nemowatch.errors import AlreadyRunningError, ConfigError, ExitCode, NemoError
+from nemowatch.redact import RedactingWriter
 
 Command = Callable[[argparse.Namespace, config.Loaded], int]
 
@@ -78,11 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         loaded.settings.logging.level, journal=bool(os.environ.get("JOURNAL_STREAM"))
     )
     handler = COMMANDS[(args.command, getattr(args, "action", None))]
-    try:
-        return handler(args, loaded)
-    except NemoError as exc:
-        print(f"nemowatch: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+    # what a command prints is masked like the log: a message may quote a token
+    out, err = RedactingWriter(sys.stdout), RedactingWriter(sys.stderr)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            return handler(args, loaded)
+        except NemoError as exc:
+            print(f"nemowatch: {exc}", file=sys.stderr)
+            return ExitCode.FAILED
 
 
 def _config_init(args: argparse.Namespace, loaded: config.Loaded) -> int:

@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Flag, auto
 
+from nemowatch.redact import redact
+
 log = logging.getLogger("nemowatch")
 
 
@@ -75,6 +77,7 @@ class Conditions:
 
     def raise_(self, name: str, reason: str, holds: Work) -> Condition:
         """Activate condition `name` (or update its reason); "since" stays the first time."""
+        reason = redact(reason)  # it may quote the service's message
         current = self._active.get(name)
         if current is not None and current.reason == reason and current.holds == holds:
             return current

@@ -1,15 +1,20 @@
-"""Masking of secrets in log output.
+"""Masking of secrets in everything that leaves the process.
 
-Tokens must never reach a log line, a report or a status file. The filter masks
-anything shaped like a NemoVideo token (`nmv_usr_...`), a claim token
-(`clm_...`) or a Bearer value, plus any literal secret registered at start-up
-(a user-supplied token of unusual shape).
+Tokens must never reach a log line, a journal, an `error.txt`, a report, the
+status file or a command's output, even when the service quotes one in an
+error message. One `Redactor` masks anything shaped like a NemoVideo token
+(`nmv_usr_...`), a claim token (`clm_...`) or a Bearer value, plus any literal
+secret registered at start-up (a user-supplied token of unusual shape). The
+logging filter, the journal, the status file, the result files and the command
+line's output streams all use it; only the 0600 token cache holds a token.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+from typing import TextIO
 
 MASK = "***"
 
@@ -66,3 +71,25 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = self._redact(record.exc_text)
         return True
+
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that masks secrets in what is written to `stream` (a command's stdout)."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor = redact) -> None:
+        super().__init__()
+        self._stream = stream
+        self._redact = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()

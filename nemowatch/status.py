@@ -17,6 +17,7 @@ from nemowatch import lock
 from nemowatch.config import Settings
 from nemowatch.fsutil import write_atomic
 from nemowatch.jobs.journal import existing_jobs
+from nemowatch.redact import redact
 
 STATUS_FILE = "status.json"
 
@@ -54,7 +55,8 @@ def write(state_dir: Path, snapshot: Snapshot) -> None:
     thousands of files waiting in the inbox both cost the idle daemon real CPU.
     """
     data = {**vars(snapshot), "jobs": [asdict(job) for job in snapshot.jobs]}
-    write_atomic(state_dir / STATUS_FILE, json.dumps(data).encode(), durable=False)
+    text = redact(json.dumps(data))  # held reasons and failures may quote a token
+    write_atomic(state_dir / STATUS_FILE, text.encode(), durable=False)
 
 
 def read(state_dir: Path) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
 from nemowatch.jobs.results import free_name, move_all, remove_tree, write_new
+from nemowatch.redact import redact
 
 ERROR_FILE = "error.txt"
 
@@ -56,7 +57,7 @@ class InboxResults:
         target = free_name(settings.folders.failed, job.name)
         originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
         move_all(originals, target)
-        (target / ERROR_FILE).write_text(error_text(job), encoding="utf-8")
+        (target / ERROR_FILE).write_text(redact(error_text(job)), encoding="utf-8")
         for extra in (folder.log_file, folder.journal):
             if extra.exists():
                 shutil.copyfile(extra, target / extra.name)
@@ -113,7 +114,7 @@ def fail(
     """Record the failure in the journal, then hand the files to `results`."""
     sentence, advice = explain(exc)
     job.failure = Failure(
-        message=sentence,
+        message=redact(sentence),  # it may quote the service's message, token and all
         stage=job.stage.value,
         code=api_code(exc),
         advice=advice.replace("NAME", job.name),

@@ -54,7 +54,8 @@ class JobFolder:
         return Job.model_validate(migrate(json.loads(self.journal.read_bytes())))
 
     def save(self, job: Job) -> None:
-        write_atomic(self.journal, job.model_dump_json(indent=2).encode())
+        # an error message may quote a token: the journal is masked like the log
+        write_atomic(self.journal, redact(job.model_dump_json(indent=2)).encode())
 
     def media_paths(self, job: Job) -> list[Path]:
         return [Path(m) if Path(m).is_absolute() else self.files / m for m in job.media]

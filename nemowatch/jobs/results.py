@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nemowatch.fsutil import write_atomic
+from nemowatch.redact import redact
 
 
 def numbered(folder: Path, stem: str, suffix: str) -> Iterator[Path]:
@@ -31,7 +32,7 @@ def free_name(folder: Path, name: str) -> Path:
 def write_new(path: Path, text: str) -> Path:
     """Write a new file beside a result, numbered if its name is taken."""
     target = path if not path.exists() else free_name(path.parent, path.name)
-    write_atomic(target, text.encode())
+    write_atomic(target, redact(text).encode())
     return target
 
 

@@ -31,6 +31,9 @@ from devkit.processes import clean_env, stop_process
 
 T = TypeVar("T")
 
+#: the checkout (devkit is not installed: a child process finds it on PYTHONPATH)
+REPO = Path(__file__).resolve().parent.parent
+
 Settings = Mapping[str, Mapping[str, Any]]
 
 #: a folder: each daemon runs under `py-spy record`, its collapsed stacks written there
@@ -106,14 +109,20 @@ class Daemon:
         assert self.proc is not None, "the daemon is not started"
         return self.proc.pid
 
-    def start(self, env: dict[str, str] | None = None, *, wait: bool = True) -> Daemon:
+    def start(
+        self, env: dict[str, str] | None = None, *, wait: bool = True, crash: str | None = None
+    ) -> Daemon:
         """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`;
         with `wait`, return once it has written its first status file (after the startup
-        scan)."""
+        scan). `crash`: killed at that point (see `devkit.crash`)."""
+        program = [sys.executable, "-m", "nemowatch"]
+        if crash is not None:
+            program = [sys.executable, "-m", "devkit.crash", crash, "--"]
+            env = {**(env or {}), "PYTHONPATH": str(REPO)}
         with self.log.open("ab") as log:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nemowatch", "--config", str(self.config), "run"],
+                [*program, "--config", str(self.config), "run"],
                 stdout=log,
                 stderr=log,
                 env=clean_env(env),

@@ -18,7 +18,7 @@ from pathlib import Path
 import tomli_w
 
 from nemowatch import __version__, config, logsetup, service
-from nemowatch.errors import AlreadyRunningError, ConfigError, ExitCode, NemoError
+from nemowatch.errors import AlreadyRunningError, ConfigError, ExitCode, NemoError, UsageError
 from nemowatch.redact import RedactingWriter
 
 Command = Callable[[argparse.Namespace, config.Loaded], int]
@@ -49,8 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     how = submit.add_mutually_exclusive_group(required=True)
     how.add_argument("-i", "--instructions", help="what to do, as text")
     how.add_argument("-f", "--file", type=Path, help="a .txt file of instructions")
-    retry = commands.add_parser("retry", help="put a failed job back in line")
+    retry = commands.add_parser(
+        "retry", help="put a failed job back in line (it pays again only when asked)"
+    )
     retry.add_argument("name", help="the job's folder name in the failed folder")
+    again = retry.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resend",
+        action="store_true",
+        help="send the unanswered turn once more in the same session (pays for it again)",
+    )
+    again.add_argument(
+        "--start-over",
+        action="store_true",
+        help="start a new session and send every turn again (pays for every turn again)",
+    )
+    retry.add_argument(
+        "--yes", action="store_true", help="pay again without asking (needed without a terminal)"
+    )
     commands.add_parser(
         "doctor", help="check folders, filesystem, inotify limits, token and disk space"
     )
@@ -192,10 +208,38 @@ def _submit(args: argparse.Namespace, loaded: config.Loaded) -> int:
 
 
 def _retry(args: argparse.Namespace, loaded: config.Loaded) -> int:
-    from nemowatch.retry import retry
+    from nemowatch.retry import Mode, retry
 
-    print(retry(loaded.settings, args.name))
+    mode = Mode.RESEND if args.resend else Mode.START_OVER if args.start_over else Mode.RESUME
+    try:
+        done = retry(
+            loaded.settings, args.name, mode, lambda cost: _confirm_payment(cost, yes=args.yes)
+        )
+    except UsageError as exc:
+        print(f"nemowatch: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if done is None:
+        print("nemowatch: not confirmed; nothing was sent and nothing was changed", file=sys.stderr)
+        return ExitCode.FAILED
+    print(done)
     return ExitCode.OK
+
+
+def _confirm_payment(cost: str, *, yes: bool) -> bool:
+    """Say what paying again costs, then take `--yes` or ask on the terminal.
+
+    Without a terminal nobody can answer: a script must say `--yes` itself.
+    """
+    print(cost)
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "this pays again and there is no terminal to ask on: add --yes to confirm "
+            "(nothing was changed)"
+        )
+    print("Pay again? [y/N] ", end="", flush=True)
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
 def _demo(args: argparse.Namespace, loaded: config.Loaded) -> int:

@@ -193,7 +193,7 @@ class Daemon:
             self.inbox.scan()
             self._adopt_journals()  # put back by `nemowatch retry`
         elif isinstance(event, WatchEvent):
-            self.inbox.note(event.path, closed=event.closed)
+            self.inbox.note(event.path, closed=event.closed, at=event.at)
 
     def _plan_and_claim(self) -> None:
         plan = self.inbox.plan()
@@ -210,7 +210,7 @@ class Daemon:
 
     def _adopt_journals(self) -> None:
         """Queue each unfinished job of the work folder that the pool does not have yet."""
-        for folder in resumable(self.settings.folders.work_dir, self.pool.present):
+        for folder in resumable(self.settings.folders.work_dir, self.pool.present, self.pool.tidy):
             self.pool.add(folder)
 
     # -- reload and the account -----------------------------------------------

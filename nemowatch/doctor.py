@@ -135,7 +135,8 @@ def run_checks(
         system: the readers for /proc, stat and disk usage (fakes in tests).
 
     Returns:
-        One `Check` per folder, then filesystem, inotify, config file, API, disk.
+        One `Check` per folder, then filesystem (with write-open detection),
+        inotify, config file, API, disk.
 
     Must not be called from a running event loop (the API check uses
     `asyncio.run`); async callers use `check_api` directly.
@@ -146,7 +147,7 @@ def run_checks(
     checks = [check_folder(key, path, system.access) for key, path in folder_paths(settings)]
     checks += [
         check_same_filesystem(folders.inbox, folders.work_dir, system.device_of, mounts),
-        check_inbox_filesystem(folders.inbox, watch.polling, mounts),
+        check_inbox_filesystem(folders.inbox, watch.polling, mounts, system.leases),
         check_inotify(folders.inbox, watch.polling, system.read_text),
         check_config_file(config_path),
         asyncio.run(check_api(settings)),

@@ -16,11 +16,12 @@ import shutil
 import stat
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
 from nemowatch.media import GB, MB
+from nemowatch.watch.lease import leases_work_in
 
 Level = Literal["ok", "warning", "problem"]
 
@@ -68,6 +69,8 @@ class System:
     device_of: Callable[[Path], int] = _device_of
     disk_usage: Callable[[Path], DiskUsage] = shutil.disk_usage
     access: Callable[[Path, int], bool] = os.access
+    #: whether kernel leases work in a folder (None: no file could be made there)
+    leases: Callable[[Path], bool | None] = leases_work_in
 
 
 def nearest_existing(path: Path) -> Path:
@@ -197,8 +200,39 @@ def check_same_filesystem(
     return Check("ok", name, f"{inbox} and {work} share one filesystem")
 
 
-def check_inbox_filesystem(inbox: Path, polling: bool, mounts: list[Mount] | None) -> Check:
-    """A network inbox raises no inotify events for files written on other machines."""
+#: the doctor's words for what `System.leases` found in the inbox
+LEASES_WORK = "files still being written are detected (kernel leases)"
+NO_LEASES = "leases not available here: the settle time alone decides when a file is complete"
+NO_LEASES_ADVICE = "set watch.settle_seconds longer than the longest pause of a copy into the inbox"
+
+
+def check_inbox_filesystem(
+    inbox: Path,
+    polling: bool,
+    mounts: list[Mount] | None,
+    leases: Callable[[Path], bool | None] | None = None,
+) -> Check:
+    """A network inbox raises no inotify events for files written on other machines;
+    with `leases`, also whether a file still open for writing can be told apart.
+
+    Both findings share one line: they are two sides of "when is a file complete".
+    """
+    found = _inbox_filesystem(inbox, polling, mounts)
+    if leases is None:
+        return found
+    works = leases(inbox) if os.path.isdir(inbox) else None
+    if works is None:
+        return replace(
+            found,
+            detail=f"{found.detail}; write detection not checked (no file can be made in it)",
+        )
+    if works:
+        return replace(found, detail=f"{found.detail}; {LEASES_WORK}")
+    advice = "; ".join(a for a in (found.advice, NO_LEASES_ADVICE) if a)
+    return Check("warning", found.name, f"{found.detail}; {NO_LEASES}", advice)
+
+
+def _inbox_filesystem(inbox: Path, polling: bool, mounts: list[Mount] | None) -> Check:
     name = "inbox filesystem"
     if mounts is None:
         return Check(

@@ -2,10 +2,12 @@
 
     NemoError
     ├── ConfigError                 the configuration file or an override is invalid
+    ├── UsageError                  a command line that cannot be carried out as given (exit 2)
     ├── InputError                  a job's files cannot be processed as they are
     ├── EditNotAppliedError         a turn's stream broke and the project never changed
     ├── FileChangedError            a file changed while it was being claimed
     ├── IllegalTransitionError      a stage change the journal does not allow (a bug)
+    ├── TidyingError                after delivery: the report or the originals' move failed
     ├── ServiceError                the systemd unit cannot be installed or removed
     ├── AlreadyRunningError         another daemon holds this inbox's or state folder's lock
     └── ApiError                    anything that went wrong talking to NemoVideo
@@ -64,6 +66,10 @@ class ConfigError(NemoError):
         super().__init__(f"invalid configuration in {source}:\n{lines}")
 
 
+class UsageError(NemoError):
+    """A command cannot be carried out as given (exit 2); nothing was changed."""
+
+
 class InputError(NemoError):
     """A job's files cannot be processed; the message says how to fix them."""
 
@@ -78,6 +84,17 @@ class FileChangedError(NemoError):
 
 class IllegalTransitionError(NemoError):
     """A stage change the journal does not allow: a bug, never silently continued."""
+
+
+class TidyingError(NemoError):
+    """The result is delivered, but writing its report or moving the originals failed.
+
+    Never a job failure: the result stays, and the rest is tried again later.
+    """
+
+    def __init__(self, result: str, cause: OSError) -> None:
+        self.result, self.cause = result, cause
+        super().__init__(f"delivered {result}, but could not put the rest away: {cause}")
 
 
 class ServiceError(NemoError):

@@ -40,7 +40,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
 
 def _temporary(path: Path) -> tuple[int, str]:
     """A new hidden file beside `path` (mode 0600 until changed), open for writing."""
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # a short fixed form: a name as long as the filesystem allows must still get one
+    return tempfile.mkstemp(prefix=".nw-", suffix=".tmp", dir=path.parent)
 
 
 def fsync_dir(path: Path) -> None:

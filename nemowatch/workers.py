@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from nemowatch.errors import NemoError
+from nemowatch.errors import FileChangedError, NemoError
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
@@ -104,11 +104,21 @@ class WorkerPool:
         with folder.log_kept_open():
             try:
                 outcome = await Pipeline(folder, job, self.ctx).run()
+            except FileChangedError:
+                # its files are back in the inbox, to be claimed again once settled
+                self.ctx.emit(events.Cancelled.of(job, stage=job.stage.value))
+                outcome = Outcome.PUT_BACK
             except Exception as exc:  # noqa: BLE001 - one job's bug must not stop a worker
                 log.exception("%s: unexpected error", job.name)
+                if job.stage is JobStage.DELIVERED:  # the result stays; never a failure
+                    return
                 outcome = self._fail_unexpected(folder, job, exc)
         if outcome is Outcome.HELD:
             self._park(folder, job)
+
+    def tidy(self, folder: JobFolder, job: Job) -> None:
+        """A job that ended just before a crash: finish putting it away."""
+        finish.tidy(folder, job, self.ctx.settings, self.ctx.results)
 
     def _fail_unexpected(self, folder: JobFolder, job: Job, exc: Exception) -> Outcome:
         """Send the job to the failed folder with its log; if even that fails, leave it."""

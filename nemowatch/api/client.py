@@ -249,22 +249,34 @@ class NemoClient:
         return RenderStatus.parse(render_id, body)
 
     async def download(
-        self, status: RenderStatus, dest: Path, *, progress: Progress | None = None
+        self,
+        status: RenderStatus,
+        dest: Path,
+        *,
+        progress: Progress | None = None,
+        part: Path | None = None,
     ) -> Path:
         """Fetch a completed render into `dest`, which must not exist yet.
 
         `output.url` first (without the API token or any header of ours: it
         may be another host); when it is missing or fails, the API's download
         path, with retries.
-        The file is written to a hidden temporary name, size-checked against
-        Content-Length, fsynced, then linked into place whole.
+        The file is written to a hidden temporary name (`part`, when the caller
+        journals one), size-checked against Content-Length, fsynced, then
+        linked into place whole.
         """
         url = self._url(f"/api/render/proxy/{status.render_id}/download")
 
         def fetch_with(token: str) -> Awaitable[Path]:
             headers = self._headers(token)
             return fetch(
-                self._http, url, dest, "render_download", headers=headers, progress=progress
+                self._http,
+                url,
+                dest,
+                "render_download",
+                headers=headers,
+                progress=progress,
+                part=part,
             )
 
         async def fallback() -> Path:
@@ -272,7 +284,7 @@ class NemoClient:
 
         output_url = urljoin(self._api.base_url + "/", status.url) if status.url else None
         return await download(
-            self._http, dest, output_url=output_url, fallback=fallback, progress=progress
+            self._http, dest, output_url=output_url, fallback=fallback, progress=progress, part=part
         )
 
 

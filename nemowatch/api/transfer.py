@@ -129,11 +129,19 @@ def _read_chunk(f: BinaryIO, chunk: int, remaining: int) -> bytes:
 
 
 class PartFile:
-    """A download target: a hidden temporary file beside `dest`, published whole."""
+    """A download target: a hidden temporary file beside `dest`, published whole.
 
-    def __init__(self, dest: Path) -> None:
+    With `part` given, the temporary file is the caller's (named in its journal):
+    it is overwritten if an earlier attempt left it, and kept after `publish()`
+    as a second link to the result, which the caller removes once it has
+    recorded the result: a restart in between recognises its own result by it.
+    """
+
+    def __init__(self, dest: Path, part: Path | None = None) -> None:
         self.dest = dest
-        self.tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        self.owned = part is None
+        self.published = False
+        self.tmp = part or dest.with_name(f".nw-{uuid.uuid4().hex[:8]}.part")
         self._f: BinaryIO | None = None
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -143,7 +151,7 @@ class PartFile:
 
     async def __aenter__(self) -> PartFile:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self._f = await asyncio.to_thread(open, self.tmp, "xb")
+        self._f = await asyncio.to_thread(open, self.tmp, "xb" if self.owned else "wb")
         return self
 
     async def write(self, chunk: bytes) -> None:
@@ -172,24 +180,36 @@ class PartFile:
         """
         assert self._f is not None
         f, self._f = self._f, None
-        await asyncio.to_thread(_finish, f, self._take(), self.tmp, self.dest)
+        await asyncio.to_thread(_finish, f, self._take(), self.tmp, self.dest, self.owned)
+        self.published = True
         return self.dest
 
     async def __aexit__(self, *exc: object) -> None:
         if self._f is not None:
             await asyncio.to_thread(self._f.close)
-        self.tmp.unlink(missing_ok=True)
+        if self.owned or not self.published:
+            self.tmp.unlink(missing_ok=True)
 
 
-def _finish(f: BinaryIO, data: bytes, tmp: Path, dest: Path) -> None:
+def _finish(f: BinaryIO, data: bytes, tmp: Path, dest: Path, remove_tmp: bool) -> None:
     try:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     finally:
         f.close()
-    _link_no_replace(tmp, dest)
-    tmp.unlink()
+    try:
+        _link_no_replace(tmp, dest)
+    except FileExistsError:
+        if remove_tmp:
+            raise
+        raise TakenMeanwhileError(str(dest)) from None
+    if remove_tmp:
+        tmp.unlink()
+
+
+class TakenMeanwhileError(FileExistsError):
+    """The result's name was taken during the download; the caller's part file is whole."""
 
 
 def _link_no_replace(src: Path, dest: Path) -> None:
@@ -204,18 +224,20 @@ async def download(
     output_url: str | None,
     fallback: Callable[[], Awaitable[Path]],
     progress: Progress | None = None,
+    part: Path | None = None,
 ) -> Path:
     """Fetch a render into `dest`, which must not exist yet: `output_url`, then `fallback`.
 
     `output_url` is fetched without the API token or any header of ours (it
     may be another host, a signed link); when it is missing or fails,
     `fallback` fetches the API's download path (with the token and retries).
+    `part`: the caller's temporary file (see `PartFile`).
     """
     if dest.exists():
         raise FileExistsError(f"{dest} exists; a result is never overwritten")
     if output_url:
         try:
-            return await fetch(http, output_url, dest, "output", progress=progress)
+            return await fetch(http, output_url, dest, "output", progress=progress, part=part)
         except ApiError as exc:
             log.warning("download from output.url failed (%s); using the fallback", exc)
     return await fallback()
@@ -229,6 +251,7 @@ async def fetch(
     *,
     headers: dict[str, str] | None = None,
     progress: Progress | None = None,
+    part: Path | None = None,
 ) -> Path:
     """One GET streamed into a `PartFile`, size-checked, then published as `dest`.
 
@@ -237,7 +260,7 @@ async def fetch(
         TransportError: the connection failed, or a JSON answer came instead of the video.
         ApiCodeError: an error answer.
     """
-    async with PartFile(dest) as part:
+    async with PartFile(dest, part) as target:
         with translated(endpoint):
             async with http.stream("GET", url, headers=headers or {}) as response:
                 if response.status_code >= 400 or response.headers.get(
@@ -250,18 +273,18 @@ async def fetch(
                 # Decoded bytes to disk (a Content-Encoding is undone); the
                 # size check counts the bytes on the wire, as Content-Length does.
                 async for chunk in response.aiter_bytes():
-                    await part.write(chunk)
+                    await target.write(chunk)
                     if progress:
                         progress(response.num_bytes_downloaded, expected or 0)
                 received = response.num_bytes_downloaded
         if expected is not None and received != expected:
             raise IncompleteDownloadError(f"{endpoint}: received {received} of {expected} bytes")
-        if dest.suffix.lower() in ISO_MEDIA and part.head[4:8] != b"ftyp":
+        if dest.suffix.lower() in ISO_MEDIA and target.head[4:8] != b"ftyp":
             raise NotAVideoError(
                 f"{endpoint}: the download does not start as an MP4 does "
-                f"({part.head[:8]!r}); not delivered"
+                f"({target.head[:8]!r}); not delivered"
             )
-        return await part.publish()
+        return await target.publish()
 
 
 #: results in the ISO media format, which starts with an `ftyp` box at byte 4

@@ -98,7 +98,8 @@ async def _receive_parts(
         if kind is None:
             await _drain(request)
             raise _unsupported(name)
-        path = world.uploads_dir / f"{secrets.token_hex(8)}_{Path(name).name}"
+        # the stored name keeps only the suffix: an upload's name may use all 255 bytes
+        path = world.uploads_dir / f"{secrets.token_hex(8)}{Path(name).suffix[:16]}"
         media.append(Media("med_" + secrets.token_hex(10), name, 0, kind, 0, path))
         with path.open("wb") as file:
             size = await _write_part(world, request, part, file, entry)

@@ -4,19 +4,26 @@ The journal is written first (stage `claimed`, with where every file came
 from), then the files are renamed, so a crash between the two leaves a
 journal that says how to finish or undo the claim. A file that vanished or
 changed during the claim drops the claim and puts back what was moved.
+
+The size and mtime of each media file are journaled with the claim
+(`Job.media_stat`): the pipeline checks them again around the upload, and a
+file that changed since is put back into the inbox (`put_back`) before
+anything is paid, to wait until it has settled again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nemowatch.errors import FileChangedError, NemoError
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job, JobStage, new_job_id
-from nemowatch.jobs.results import remove_tree
+from nemowatch.jobs.results import free_name, remove_tree
 from nemowatch.watch.rules import Candidate
 
 log = logging.getLogger("nemowatch")
@@ -46,14 +53,19 @@ def request_for(ready: Candidate) -> ClaimRequest:
         folder=ready.folder,
         default_instructions=ready.use_default_instructions,
         problem=ready.problem,
+        expected={path: (size, mtime_ns) for path, size, mtime_ns in ready.seen_as},
     )
 
 
-def resumable(work_dir: Path, skip: set[str]) -> list[JobFolder]:
+def resumable(
+    work_dir: Path, skip: set[str], tidy: Callable[[JobFolder, Job], None] | None = None
+) -> list[JobFolder]:
     """The unfinished jobs of the work folder, oldest first, except those named in `skip`.
 
     At start-up these are the jobs a stop or crash interrupted; later, those put
     back by `nemowatch retry`. A claim interrupted half-way is finished (or undone).
+    A job that ended (done or failed) but whose folder a crash left behind is
+    handed to `tidy`, which finishes putting it away.
     """
     found = []
     for folder in existing_jobs(work_dir):
@@ -64,7 +76,11 @@ def resumable(work_dir: Path, skip: set[str]) -> list[JobFolder]:
         except (OSError, ValueError, NemoError) as exc:
             log.error("cannot read the journal of %s (%s); left as it is", folder.path, exc)
             continue
-        if job.stage in (JobStage.DONE, JobStage.FAILED) or not resume_claim(folder, job):
+        if job.stage in (JobStage.DONE, JobStage.FAILED):
+            if tidy is not None:
+                tidy(folder, job)
+            continue
+        if not resume_claim(folder, job):
             continue
         log.info("%s: resuming at stage %s", job.name, job.stage.value)
         found.append(folder)
@@ -80,6 +96,7 @@ def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
         if request.kind == "bundle" and request.folder
         else {p.name: str(p) for p in files}
     )
+    expected = request.expected or {}
     job = Job(
         id=folder.path.name,
         name=request.name,
@@ -89,12 +106,31 @@ def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
         origins=origins,
         default_instructions=request.default_instructions,
         problem=request.problem,
+        media_stat=_media_stat(request.media, expected),
     )
     folder.path.mkdir(parents=True)
     folder.save(job)
-    if complete(folder, job, request.expected or {}):
+    if complete(folder, job, expected):
         return folder
     return None
+
+
+def _media_stat(
+    media: tuple[Path, ...], expected: dict[Path, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Each media file's (size, mtime_ns): as found settled (checked again once moved),
+    or as it is now for a claim that came without them."""
+    stats = {}
+    for path in media:
+        if path in expected:
+            stats[path.name] = expected[path]
+            continue
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # vanished: the claim is dropped in a moment
+        stats[path.name] = (info.st_size, info.st_mtime_ns)
+    return stats
 
 
 def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]]) -> bool:
@@ -103,6 +139,8 @@ def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]])
         if BUNDLE in job.origins:
             if not folder.files.exists():
                 os.rename(job.origins[BUNDLE], folder.files)
+                for path, seen in expected.items():
+                    _check_unchanged(folder.files / path.name, seen)
         else:
             folder.files.mkdir(exist_ok=True)
             for name, origin in job.origins.items():
@@ -119,28 +157,96 @@ def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]])
 
 
 def _check_unchanged(path: Path, expected: tuple[int, int] | None) -> None:
+    """Raise FileChangedError unless the moved file is as it was found settled.
+
+    A link (to a file inside the inbox) is moved, not its target: not checked.
+    """
     if expected is None:
         return
-    info = path.stat()
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return
     if (info.st_size, info.st_mtime_ns) != expected:
         raise FileChangedError(f"{path.name} changed while it was claimed")
 
 
+def changed_since_claim(folder: JobFolder, job: Job) -> list[str]:
+    """The media files whose size or mtime differ from the claim's (or that are gone).
+
+    Links are not checked, as at the claim: the upload reads their target.
+    """
+    changed = []
+    for name, seen in job.media_stat.items():
+        try:
+            info = os.lstat(folder.files / name)
+        except OSError:
+            changed.append(name)
+            continue
+        if not stat.S_ISLNK(info.st_mode) and (info.st_size, info.st_mtime_ns) != tuple(seen):
+            changed.append(name)
+    return changed
+
+
+def put_back_if_changed(folder: JobFolder, job: Job, when: str) -> None:
+    """Put the job back into the inbox if a media file changed since the claim.
+
+    Raises:
+        FileChangedError: a file changed; the job's files are back in the inbox.
+    """
+    changed = changed_since_claim(folder, job)
+    if not changed:
+        return
+    message = f"{', '.join(changed)} changed {when}; waiting for it to settle again"
+    folder.note(job, message)
+    put_back(folder, job)
+    raise FileChangedError(message)
+
+
+def put_back(folder: JobFolder, job: Job) -> None:
+    """Undo a claim after the fact: the job's files go back into the inbox to settle again.
+
+    Journaled first (`put_back`), so a crash half-way is finished at the next start.
+    """
+    job.put_back = True
+    folder.save(job)
+    undo(folder, job)
+
+
 def undo(folder: JobFolder, job: Job) -> None:
-    """Put every moved file back where it came from and remove the job folder."""
+    """Put every moved file back where it came from and remove the job folder.
+
+    A name taken meanwhile in the inbox is never replaced: the file goes back
+    under the next free numbered name (`clip (2).mp4`) and waits there.
+    """
     if BUNDLE in job.origins:
-        if folder.files.exists() and not Path(job.origins[BUNDLE]).exists():
-            os.rename(folder.files, job.origins[BUNDLE])
+        moves = [(folder.files, Path(job.origins[BUNDLE]))]
     else:
-        for name, origin in job.origins.items():
-            moved = folder.files / name
-            if moved.exists() and not Path(origin).exists():
-                os.rename(moved, origin)
+        moves = [(folder.files / name, Path(origin)) for name, origin in job.origins.items()]
+    for moved, origin in moves:
+        if moved.exists() or moved.is_symlink():
+            _move_back(moved, origin)
     remove_tree(folder.path)
 
 
+def _move_back(moved: Path, origin: Path) -> None:
+    target = origin
+    if origin.exists() or origin.is_symlink():
+        target = free_name(origin.parent, origin.name)
+        log.warning("%s was taken meanwhile: put back as %s instead", origin, target.name)
+    os.rename(moved, target)
+
+
 def resume_claim(folder: JobFolder, job: Job) -> bool:
-    """At startup: a job journaled as claimed finishes its claim (or gives it up)."""
+    """At startup: a job journaled as claimed finishes its claim (or gives it up);
+    one that was being put back into the inbox is put back."""
+    if job.put_back:
+        try:
+            undo(folder, job)
+        except OSError as exc:
+            log.error("%s: could not put its files back into the inbox: %s", job.name, exc)
+        else:
+            log.info("%s: its files were put back into the inbox to settle again", job.name)
+        return False
     if job.stage is not JobStage.CLAIMED:
         return True
     return complete(folder, job, {})

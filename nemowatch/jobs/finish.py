@@ -10,6 +10,7 @@ This module takes what it needs as arguments and knows nothing of the API.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import time
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from nemowatch.config import Settings
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
-from nemowatch.jobs.results import free_name, move_all, remove_tree, write_new
+from nemowatch.jobs.results import fitting_stem, free_name, move_all, remove_tree, write_new
 from nemowatch.redact import redact
+
+log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
 
@@ -54,7 +57,12 @@ class InboxResults:
                 path.unlink(missing_ok=True)
 
     def failed(self, folder: JobFolder, job: Job, settings: Settings) -> None:
-        target = free_name(settings.folders.failed, job.name)
+        failed = settings.folders.failed
+        target = free_name(failed, fitting_stem(failed, job.name))
+        if job.failure is not None:  # the advice names the folder `retry` takes, shell-quoted
+            job.failure.advice = job.failure.advice.replace(
+                f"retry {job.name}", f"retry {shlex.quote(target.name)}"
+            )
         originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
         move_all(originals, target)
         (target / ERROR_FILE).write_text(redact(error_text(job)), encoding="utf-8")
@@ -106,6 +114,17 @@ def deliver(
     save()
     folder.note(job, "done")
     results.done(folder, settings)
+
+
+def tidy(folder: JobFolder, job: Job, settings: Settings, results: Results) -> None:
+    """Finish putting away a job that ended before a crash (its journal says done or failed)."""
+    try:
+        if job.stage is JobStage.DONE:
+            results.done(folder, settings)
+        elif job.stage is JobStage.FAILED and job.failure is not None:
+            results.failed(folder, job, settings)
+    except OSError as exc:
+        log.warning("%s: could not put it away yet (%s); tried again later", job.name, exc)
 
 
 def fail(

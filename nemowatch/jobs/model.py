@@ -106,6 +106,10 @@ class Job(BaseModel):
     render_id: str | None = None
     render_attempts: int = 0
     render_submitted: bool = False
+    #: the result's name without suffix, shortened to fit the outbox (set before paying)
+    result_stem: str | None = None
+    #: the download's temporary file in the outbox, journaled before it is written
+    partial: str | None = None
     result: str | None = None
     report: str | None = None
     summary: str = ""
@@ -114,6 +118,14 @@ class Job(BaseModel):
     created_at: float = Field(default_factory=time.time)
     #: when each stage was reached (wall clock), for the report's timings
     reached: dict[str, float] = Field(default_factory=dict)
+    #: (size, mtime_ns) of each media file at the claim: checked again after the
+    #: upload, before anything is paid (empty in journals written before)
+    media_stat: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    #: media whose upload was started and whose answer is not recorded yet: the
+    #: session may hold them already, so they go to a new session (it is free)
+    uploads_started: list[str] = Field(default_factory=list)
+    #: a file changed after the claim: the files are being put back into the inbox
+    put_back: bool = False
 
     def move_to(self, stage: JobStage) -> None:
         if stage is JobStage.FAILED or stage in TRANSITIONS[self.stage]:

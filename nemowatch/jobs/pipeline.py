@@ -15,7 +15,12 @@ DESIGN.md maps onto the handlers:
 
 from __future__ import annotations
 
+import logging
+import secrets
+from pathlib import Path
+
 from nemowatch.api import Draft, RenderStatus, Session
+from nemowatch.api.transfer import TakenMeanwhileError
 from nemowatch.conditions import Condition
 from nemowatch.errors import (
     ApiError,
@@ -24,15 +29,17 @@ from nemowatch.errors import (
     RenderFailedError,
     RenderNotFoundError,
     SessionLostError,
+    TidyingError,
 )
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, read_instructions, split_turns
+from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason
 from nemowatch.jobs.rendering import wait_for_render
-from nemowatch.jobs.results import numbered
+from nemowatch.jobs.results import link_free_name, numbered, published_as
 from nemowatch.jobs.turns import TurnSteps
 
 #: a lost session is started over at most this often before the job fails
@@ -82,6 +89,9 @@ class Pipeline(TurnSteps):
                 return self._fail(exc)
             except (InputError, EditNotAppliedError) as exc:
                 return self._fail(exc)
+            except TidyingError as exc:
+                self.folder.note(job, f"{exc}; tried again later", level=logging.WARNING)
+                return Outcome.DEFERRED
         return Outcome.DONE
 
     async def _step(self) -> None:
@@ -141,6 +151,7 @@ class Pipeline(TurnSteps):
             job.turns = [Turn(text=t) for t in split_turns(text)]
         session = await self.client.create_session()
         job.session_id, job.task_id = session.session_id, session.task_id
+        job.uploads_started = []  # a new session holds nothing yet
         job.move_to(JobStage.SESSION)
         self.save()
         self.note(f"session created; {len(job.turns)} instruction turn(s)")
@@ -148,13 +159,26 @@ class Pipeline(TurnSteps):
     async def _upload(self) -> None:
         job = self.job
         paths = self.folder.media_paths(job)
-
+        put_back_if_changed(self.folder, job, "after its claim")
+        if job.uploads_started:
+            # An upload whose answer was never recorded (a crash, a lost answer) may
+            # be in the session already: a new session is free, footage twice is not.
+            session = await self.client.create_session()
+            self.note(
+                f"the upload into session {job.session_id} has no recorded answer; "
+                f"uploading into a new session {session.session_id} instead"
+            )
+            job.session_id, job.task_id = session.session_id, session.task_id
+        job.uploads_started = list(job.media)  # journaled before the body is sent
+        self.save()
         async with self.ctx.uploads:
             result = await self.client.upload(
                 self.session_id(),
                 paths,
                 progress=lambda sent, total: self.progress("upload", sent, total),
             )
+        put_back_if_changed(self.folder, job, "after upload")  # before any turn is paid
+        job.uploads_started = []
         job.move_to(JobStage.UPLOADED)
         self.save()
         self.note(
@@ -258,29 +282,49 @@ class Pipeline(TurnSteps):
     async def _download(self) -> None:
         job = self.job
         assert job.render_id
+        outbox = self.ctx.settings.folders.outbox
+        stem, suffix = job.result_stem or job.name, "." + self.ctx.settings.export.format
+        if job.partial and self._published_before_a_crash(outbox, stem, suffix):
+            return
         # The status that just said "completed" holds a fresh output.url; after a
         # restart or a failed attempt, ask again.
         status, self._completed = self._completed, None
         if status is None or status.render_id != job.render_id:
             status = await self.client.render_status(job.render_id)
-        outbox = self.ctx.settings.folders.outbox
-        suffix = "." + self.ctx.settings.export.format
+        # the temporary name is journaled first: a crash leaves nothing unknown behind
+        part = outbox / (job.partial or f".nw-{secrets.token_hex(6)}.part")
+        if job.partial is None:
+            job.partial = part.name
+            self.save()
+        dest = next(d for d in numbered(outbox, stem, suffix) if not d.exists())
+        try:
+            path = await self.client.download(status, dest, part=part, progress=self._downloaded)
+        except TakenMeanwhileError:  # never overwrite: the whole file takes the next name
+            path = link_free_name(part, outbox, stem, suffix)
+        self._delivered(path)
 
-        for dest in numbered(outbox, job.name, suffix):
-            if dest.exists():
-                continue
-            try:
-                path = await self.client.download(
-                    status,
-                    dest,
-                    progress=lambda done, total: self.progress("download", done, total),
-                )
-            except FileExistsError:
-                continue  # taken meanwhile: never overwrite, take the next name
-            break
+    def _published_before_a_crash(self, outbox: Path, stem: str, suffix: str) -> bool:
+        """A restart after the result was linked but before it was journaled: same inode."""
+        job = self.job
+        assert job.partial
+        part = outbox / job.partial
+        found = published_as(part, outbox, stem, suffix)
+        if found is None:
+            part.unlink(missing_ok=True)  # cut off mid-download: fetched again
+            return False
+        self.note(f"found its result {found.name} from before the restart")
+        self._delivered(found)
+        return True
+
+    def _delivered(self, path: Path) -> None:
+        job = self.job
         job.result = str(path)
         job.move_to(JobStage.DELIVERED)
         self.save()
+        if job.partial:  # the second link, kept until the result was journaled
+            (path.parent / job.partial).unlink(missing_ok=True)
+            job.partial = None
+            self.save()
         self.note(f"delivered {path}")
 
     def _downloaded(self, done: int, total: int) -> None:
@@ -288,11 +332,18 @@ class Pipeline(TurnSteps):
 
     async def _finish(self) -> None:
         job = self.job
+        if job.partial and job.result:  # a crash after the result was journaled
+            (Path(job.result).parent / job.partial).unlink(missing_ok=True)
+            job.partial = None
         wants_link = self.ctx.settings.jobs.write_report and not job.report and job.result
         link = await self._web_link() if wants_link else ""
-        finish.deliver(
-            self.folder, job, self.ctx.settings, self.ctx.results, link=link, save=self.save
-        )
+        try:
+            finish.deliver(
+                self.folder, job, self.ctx.settings, self.ctx.results, link=link, save=self.save
+            )
+        except OSError as exc:
+            # the result is in the outbox: this never makes the job a failure
+            raise TidyingError(job.result or "", exc) from exc
         self.ctx.emit(events.Delivered.of(job, result=job.result or "", report=job.report))
 
     async def _web_link(self) -> str:

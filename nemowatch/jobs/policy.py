@@ -44,7 +44,9 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (
         EditNotAppliedError,
         "The editor did not apply the instructions: the project never changed.",
-        "Check the instructions (be specific), then run `nemowatch retry NAME`.",
+        "Nothing was sent twice. `nemowatch retry NAME --resend` sends that turn once more "
+        "(paid again); to change the instructions first, edit the .txt here and run "
+        "`nemowatch retry NAME --start-over` (every turn paid again).",
     ),
     (
         RenderFailedError,
@@ -59,7 +61,8 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (
         SessionLostError,
         "The editing session was lost (NemoVideo no longer knows it).",
-        "Run `nemowatch retry NAME` to start it over.",
+        "`nemowatch retry NAME --start-over` starts a new session and sends every turn "
+        "again (paid again); plain `nemowatch retry NAME` never pays twice.",
     ),
     (
         ScopeError,
@@ -69,7 +72,8 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (
         AgentError,
         "The editor reported an error while working on the instructions.",
-        "Run `nemowatch retry NAME`; rephrase the instructions if it happens again.",
+        "`nemowatch retry NAME` reads the project again (free); `--resend` sends the turn "
+        "once more (paid again); rephrase the .txt and use `--start-over` if it recurs.",
     ),
     (
         TransportError,

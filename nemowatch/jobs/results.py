@@ -6,11 +6,12 @@ finishes. Nothing is ever overwritten: a taken name gets ` (2)`, ` (3)`, ...
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from nemowatch.fsutil import write_atomic
+from nemowatch.fsutil import fsync_dir, write_atomic
 from nemowatch.redact import redact
 
 
@@ -21,6 +22,60 @@ def numbered(folder: Path, stem: str, suffix: str) -> Iterator[Path]:
     while True:
         yield folder / f"{stem} ({n}){suffix}"
         n += 1
+
+
+#: what a result's stem may get added: a number, then the report's suffix
+LONGEST_ADDITION = len(" (9999)") + len(".report.txt")
+
+
+def fitting_stem(folder: Path, stem: str) -> str:
+    """`stem`, shortened (at a character) so that every name made from it fits `folder`.
+
+    A name that is too long would fail only after the edit was paid for (the
+    result, its report, a numbered name): it is shortened before paying instead.
+    """
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    room = max(limit - LONGEST_ADDITION, 16)
+    encoded = stem.encode("utf-8", "surrogateescape")
+    if len(encoded) <= room:
+        return stem
+    return encoded[:room].decode("utf-8", "ignore").rstrip() or "result"
+
+
+def link_free_name(part: Path, folder: Path, stem: str, suffix: str) -> Path:
+    """Publish the whole file `part` under the first free numbered name (never replacing)."""
+    for dest in numbered(folder, stem, suffix):
+        try:
+            os.link(part, dest)
+        except FileExistsError:
+            continue
+        fsync_dir(folder)
+        return dest
+    raise AssertionError("numbered() never ends")
+
+
+def published_as(part: Path, folder: Path, stem: str, suffix: str) -> Path | None:
+    """The result that `part` was linked to before a crash (the same inode), if any."""
+    try:
+        mine = part.stat()
+    except OSError:
+        return None
+    if mine.st_nlink < 2:
+        return None
+    for entry in folder.glob(f"{glob_escape(stem)}*{suffix}"):
+        try:
+            if entry.samefile(part):
+                return entry
+        except OSError:
+            continue
+    return None
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def free_name(folder: Path, name: str) -> Path:

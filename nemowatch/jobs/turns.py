@@ -7,10 +7,13 @@ from the fingerprint taken before the turn; it is never sent again.
 
 from __future__ import annotations
 
+import os
+
 from nemowatch.api import TurnEvent
 from nemowatch.errors import (
     AgentError,
     EditNotAppliedError,
+    InputError,
     OutOfCreditsError,
     RateLimitedError,
     ServerError,
@@ -21,6 +24,7 @@ from nemowatch.errors import (
 from nemowatch.jobs import events
 from nemowatch.jobs.context import JobRun
 from nemowatch.jobs.model import JobStage, Turn, TurnState
+from nemowatch.jobs.results import fitting_stem
 
 
 class TurnSteps(JobRun):
@@ -110,12 +114,30 @@ class TurnSteps(JobRun):
         raise EditNotAppliedError(f"{label}: the project did not change after {len(waits)} checks")
 
     async def _before_paid_step(self) -> None:
+        self._check_outbox()
         credits = await self.client.credits()
         needed = self.ctx.settings.jobs.min_credits
         if credits.available < needed:
             raise OutOfCreditsError(
                 f"{credits.available:g} credits available, {needed} needed", code=2001
             )
+
+    def _check_outbox(self) -> None:
+        """What could fail only after paying is checked before: the outbox, the result's name."""
+        job, outbox = self.job, self.ctx.settings.folders.outbox
+        try:
+            outbox.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"the outbox {outbox} cannot be made: {exc}; nothing was paid"
+            ) from exc
+        if not os.access(outbox, os.W_OK | os.X_OK):
+            raise InputError(f"the outbox {outbox} is not writable; nothing was paid")
+        if job.result_stem is None:
+            job.result_stem = fitting_stem(outbox, job.name)
+            if job.result_stem != job.name:
+                self.note(f"the name is too long for the outbox: the result is {job.result_stem!r}")
+            self.save()
 
 
 def _shorten(text: str, limit: int = 120) -> str:

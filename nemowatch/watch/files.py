@@ -16,6 +16,10 @@ from pathlib import Path
 
 from nemowatch.media import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
 
+#: how long a file found open for writing waits before the kernel is asked again
+#: (a close event asks again at once; this covers filesystems that send none)
+WRITER_RECHECK_SECONDS = 1.0
+
 
 class FileKind(StrEnum):
     """The role a file can play in a job, decided by its extension alone."""
@@ -94,6 +98,9 @@ class Seen:
     problem: str | None = None
     #: the entry must not be touched at all (a FIFO, a device): it waits with this reason
     blocked: str | None = None
+    #: when the kernel last said another program has the file open for writing
+    #: (see `lease.py`); None when not asked, not held, or since closed
+    writing_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -114,7 +121,8 @@ def observe(
     """The record after one more look at an entry; `prev` is None for a new one.
 
     Any difference in size, mtime or in what the entry is restarts the
-    settle clock; a close event is only noted (see `settled`).
+    settle clock; a close event is only noted (see `settled`), and lets the
+    kernel be asked again at once whether a writer still has the file open.
     """
     closed_at = now if closed else None
     if prev is None:
@@ -133,15 +141,32 @@ def observe(
         closed_at=closed_at if closed else prev.closed_at,
         problem=problem,
         blocked=blocked,
+        writing_at=None if closed else prev.writing_at,
     )
 
 
 def settled(seen: Seen, now: float, settle_seconds: float) -> bool:
-    """Whether an entry has been unchanged in size and mtime for `settle_seconds`.
+    """Whether an entry has been unchanged in size and mtime for `settle_seconds`,
+    and no writer was found holding it open in the last `WRITER_RECHECK_SECONDS`.
 
     A close event is never enough on its own: a copier may close and reopen
     the file, and inotify cannot tell an open for writing from an open for
     reading. Nor is one required: renames, network shares and files already
-    there at startup never send one, so time alone settles them.
+    there at startup never send one, so time alone settles them. Whether a
+    writer still holds the file open is asked of the kernel (`lease.py`) by
+    the scanner, once the time alone would call the file complete.
     """
-    return now - seen.changed_at >= settle_seconds
+    return now >= settled_at(seen, settle_seconds)
+
+
+def settled_at(seen: Seen, settle_seconds: float) -> float:
+    """When `settled` becomes true with no new look at the entry."""
+    at = seen.changed_at + settle_seconds
+    if seen.writing_at is not None:
+        at = max(at, seen.writing_at + WRITER_RECHECK_SECONDS)
+    return at
+
+
+def open_for_writing(seen: Seen, now: float) -> bool:
+    """Whether a writer held the entry open at the last look, recently enough to count."""
+    return seen.writing_at is not None and now < seen.writing_at + WRITER_RECHECK_SECONDS

@@ -1,9 +1,13 @@
 """The inbox scanner: the filesystem side of the pairing and settling rules.
 
 It keeps one `Seen` record per entry currently in the inbox (top level, and
-one level into each sub-folder) and hands them to `rules.plan()`. It only
-ever lists folders and `lstat`s entries, never opens a file: a FIFO would
-block an `open()` forever, and reading is the uploader's job, off the loop.
+one level into each sub-folder) and hands them to `rules.plan()`. It lists
+folders and `lstat`s entries; it reads no file (a FIFO would block an
+`open()` forever, and reading is the uploader's job, off the loop). The one
+exception: once the rules would call a job ready, each of its regular files
+is opened read-only and non-blocking, without following links, to ask the
+kernel whether another program still has it open for writing (`lease.py`).
+That happens per job about to be claimed, never per event.
 
 Entries that are not plain files:
 
@@ -24,10 +28,12 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from nemowatch.config import WatchSettings
 from nemowatch.watch.files import Seen, is_ignored, observe
+from nemowatch.watch.lease import held_for_writing
 from nemowatch.watch.rules import Candidate, Entries, Plan, plan
 
 NOT_REGULAR = "is not a regular file (a pipe, socket or device): remove it"
@@ -115,13 +121,17 @@ class Inbox:
                     files[path] = self._look(self._files.get(path), path, info, now)
         self._files, self._folders, self._folder_mtimes = files, folders, mtimes
 
-    def note(self, path: Path, closed: bool = False) -> None:
-        """Bring the table up to date for one watcher event (created, closed, removed)."""
+    def note(self, path: Path, closed: bool = False, at: float = 0.0) -> None:
+        """Bring the table up to date for one watcher event (created, closed, removed).
+
+        `at`: when the event arrived (on this inbox's clock), if stamped: events
+        are looked at in batches, and the settle time counts from the change.
+        """
         parts = self._parts(path)
         if not parts or self._ignored(parts[0]):
             return
         top = self._inbox / parts[0]
-        now = self._clock()
+        now = at or self._clock()
         if len(parts) > 1 and top in self._folders:
             entry = top / parts[1]
             seens = self._folders[top]
@@ -158,7 +168,9 @@ class Inbox:
 
         Events do not report each write, so a record can be older than the
         file: before anything is called ready its entries are `lstat`ed once
-        more, and a job whose files changed goes back to settling.
+        more, and the kernel is asked whether a writer still holds them open;
+        a job whose files changed, or are still open for writing, goes back
+        to waiting.
         """
         looked: set[Path] = set()
         while True:
@@ -182,6 +194,7 @@ class Inbox:
             before = self._folders.pop(candidate.folder, None)
             after = self._scan_folder(candidate.folder, now, before or {})
             if after is not None:
+                after = {path: self._writer(seen, now) for path, seen in after.items()}
                 self._folders[candidate.folder] = after
             return before != after
         changed = False
@@ -192,9 +205,22 @@ class Inbox:
             except OSError:
                 changed = True
                 continue
-            seen = self._files[path] = self._look(prev, path, info, now)
+            seen = self._writer(self._look(prev, path, info, now), now)
+            self._files[path] = seen
             changed |= seen != prev
         return changed
+
+    @staticmethod
+    def _writer(seen: Seen, now: float) -> Seen:
+        """The record with the kernel's answer: is another program still writing it?
+
+        Unknown (no leases here, not a regular file) counts as no: the settle
+        time alone decides then. Entries that are never used are not asked about.
+        """
+        if seen.problem or seen.blocked:
+            return seen
+        held = held_for_writing(seen.path)
+        return replace(seen, writing_at=now if held else None)
 
     def _scan_folder(
         self, folder: Path, now: float, old: dict[Path, Seen]

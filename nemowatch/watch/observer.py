@@ -18,9 +18,10 @@ import contextlib
 import errno
 import logging
 import os
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.events import (
@@ -87,20 +88,24 @@ class WatchEvent:
     path: Path
     closed: bool = False
     removed: bool = False
+    #: when it arrived (monotonic; 0: not stamped): the settle time counts from
+    #: here, not from when a batch of events is looked at
+    at: float = field(default=0.0, compare=False)
 
 
-def translate(event: FileSystemEvent) -> list[WatchEvent]:
-    """The `WatchEvent`s for one watchdog event; a move is a removal and a creation."""
+def translate(event: FileSystemEvent, at: float = 0.0) -> list[WatchEvent]:
+    """The `WatchEvent`s for one watchdog event (arrived `at`); a move is a removal and a
+    creation."""
     src = Path(os.fsdecode(event.src_path))
     if isinstance(event, FileMovedEvent | DirMovedEvent):
         dest = Path(os.fsdecode(event.dest_path))
-        return [WatchEvent(src, removed=True), WatchEvent(dest)]
+        return [WatchEvent(src, removed=True, at=at), WatchEvent(dest, at=at)]
     if isinstance(event, FileDeletedEvent | DirDeletedEvent):
-        return [WatchEvent(src, removed=True)]
+        return [WatchEvent(src, removed=True, at=at)]
     if isinstance(event, FileClosedEvent):
-        return [WatchEvent(src, closed=True)]
+        return [WatchEvent(src, closed=True, at=at)]
     if isinstance(event, FileCreatedEvent | DirCreatedEvent):
-        return [WatchEvent(src)]
+        return [WatchEvent(src, at=at)]
     return []
 
 
@@ -121,7 +126,7 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if _under(event.src_path, self._prefix) and _under(event.dest_path, self._prefix):
             return  # cheaply, before any Path is built: most events are the work folder's
-        for item in translate(event):
+        for item in translate(event, time.monotonic()):
             if item.path == self._skip or item.path.is_relative_to(self._skip):
                 continue  # the work folder: journals and claimed files, never new work
             # The loop may already be closed while the observer winds down.

@@ -6,7 +6,10 @@ filesystem, so every rule below is tested with plain numbers.
 
 Timing, in one place:
 
-- a job is ready when all of its files have settled (`settled()`);
+- a job is ready when all of its files have settled (`settled()`): unchanged
+  for `settle_seconds`, and not found open for writing by another program
+  (the scanner asks the kernel once time alone would call a job ready, and
+  records the answer in `Seen.writing_at`);
 - a decision that goes ahead without the user, a video with the default
   instructions or a job that fails with a problem, waits a further
   `pair_wait_seconds` after everything in it settled: counting from the
@@ -17,7 +20,7 @@ Timing, in one place:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
@@ -29,7 +32,9 @@ from nemowatch.watch.files import (
     classify,
     is_ignored,
     observe,
+    open_for_writing,
     settled,
+    settled_at,
 )
 from nemowatch.watch.pairing import group_top_level, instructions_key
 from nemowatch.watch.problems import bundle_problem, top_level_problem
@@ -49,6 +54,10 @@ __all__ = [
 ]
 
 SETTLING = "still being written (settling)"
+WRITING = "still being written (open for writing by another program)"
+
+#: what the inbox saw of a file when its job was found ready: (path, size, mtime_ns)
+Stat = tuple[Path, int, int]
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,9 @@ class Candidate:
     folder: Path | None = None
     #: one sentence saying what is wrong and how to fix it; None for a good job
     problem: str | None = None
+    #: size and mtime of each file when the job was found ready: the claim checks
+    #: them again, so a file that changed since is put back (not part of equality)
+    seen_as: tuple[Stat, ...] = field(default=(), compare=False)
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -140,7 +152,7 @@ class _Planner:
     # -- timing -----------------------------------------------------------------
 
     def _settle_at(self, seens: Sequence[Seen]) -> float:
-        return max(s.changed_at for s in seens) + self.settings.settle_seconds
+        return max(settled_at(s, self.settings.settle_seconds) for s in seens)
 
     def _decide_at(self, seens: Sequence[Seen]) -> float:
         return self._settle_at(seens) + self.settings.pair_wait_seconds
@@ -167,9 +179,10 @@ class _Planner:
         if unsettled:
             names = ", ".join(s.name for s in unsettled)
             for s in group:
-                reason = (
-                    SETTLING if s in unsettled else f"waiting for {names} (still being written)"
-                )
+                if s not in unsettled:
+                    reason = f"waiting for {names} (still being written)"
+                else:
+                    reason = WRITING if open_for_writing(s, self.now) else SETTLING
                 self.out.waiting.append(Waiting(s.path, reason))
             self.out.wake(self._settle_at(group))
             return
@@ -178,14 +191,19 @@ class _Planner:
             name = PurePath(rest[0].name).stem if rest else txts[0].name[:-4]
             media = tuple(s.path for s in rest + txts[1:])
             instructions = txts[0].path if txts else None
-            candidate = Candidate(name, "pair", media, instructions, problem=problem)
+            candidate = Candidate(
+                name, "pair", media, instructions, problem=problem, seen_as=_stats(group)
+            )
             self._decide(group, candidate, [s.path for s in group])
         elif not rest:
             self.out.waiting.append(Waiting(txts[0].path, self._orphan_reason(txts[0])))
         elif txts:
             video, txt = rest[0], txts[0]
             stem = PurePath(video.name).stem
-            self.out.ready.append(Candidate(stem, "pair", (video.path,), txt.path))
+            candidate = Candidate(
+                stem, "pair", (video.path,), txt.path, seen_as=_stats([video, txt])
+            )
+            self.out.ready.append(candidate)
         else:
             self._lone_video(rest[0])
 
@@ -197,7 +215,14 @@ class _Planner:
             return
         at = self._decide_at([video])
         if self.now >= at:
-            candidate = Candidate(stem, "pair", (video.path,), None, use_default_instructions=True)
+            candidate = Candidate(
+                stem,
+                "pair",
+                (video.path,),
+                None,
+                use_default_instructions=True,
+                seen_as=_stats([video]),
+            )
             self.out.ready.append(candidate)
             return
         reason += f" (default instructions in {self._in(at)})"
@@ -229,7 +254,14 @@ class _Planner:
         # Ignored names take no part in the job, but one still changing (a
         # download's .part) means the folder is not complete yet.
         if not all(settled(s, self.now, self.settings.settle_seconds) for s in seens):
-            self.out.waiting.append(Waiting(folder, f"folder {SETTLING}"))
+            writing = next((s for s in seens if open_for_writing(s, self.now)), None)
+            reason = (
+                f"folder {SETTLING}"
+                if writing is None
+                else f"folder still being written ({writing.name} is open for writing "
+                "by another program)"
+            )
+            self.out.waiting.append(Waiting(folder, reason))
             self.out.wake(self._settle_at(seens))
             return
         txts = sorted(
@@ -246,9 +278,19 @@ class _Planner:
         instructions = txts[0].path if txts else None
         problem = bundle_problem(folder, rest, txts)
         candidate = Candidate(
-            folder.name, "bundle", media, instructions, folder=folder, problem=problem
+            folder.name,
+            "bundle",
+            media,
+            instructions,
+            folder=folder,
+            problem=problem,
+            seen_as=_stats(used),
         )
         if problem is None:
             self.out.ready.append(candidate)
         else:
             self._decide(seens, candidate, [folder])
+
+
+def _stats(seens: Iterable[Seen]) -> tuple[Stat, ...]:
+    return tuple((s.path, s.size, s.mtime_ns) for s in seens)

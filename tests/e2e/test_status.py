@@ -2,7 +2,8 @@
 
 `status` must tell the truth while the daemon works, while it is paused, and
 after it stopped; `retry` puts a failed job back in line, resuming at export
-(no second paid edit) when it failed after its edit, starting over otherwise.
+(no second paid edit) when it failed after its edit, starting over when it
+never sent a turn (see test_retry_cli.py for the rest of `retry`).
 """
 
 from __future__ import annotations

@@ -548,7 +548,8 @@ async def test_a_stream_dropped_before_the_edit_landed_fails_after_the_last_chec
     lines = error_lines(settings)
     assert lines[0].startswith("The editor did not apply the instructions")
     assert "Stage: uploaded" in lines
-    assert any("`nemowatch retry clip`" in line for line in lines)
+    # a plain retry would only read again: the advice names the paying form, on request
+    assert any("`nemowatch retry clip --resend`" in line for line in lines)
     assert (await client.credits()).available == CREDITS, "the edit that never landed cost nothing"
 
 

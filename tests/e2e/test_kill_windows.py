@@ -1,0 +1,81 @@
+"""Killed at every step that writes the journal, and restarted: paid once, delivered once, tidy.
+
+The daemon runs as `python -m devkit.crash N`: unchanged until right after its
+Nth journal write, then SIGKILL. A fresh daemon then takes over the same
+folders. Whatever N, the job's one turn is sent once, its render submitted
+once, one result is delivered under its own name, and nothing is left behind
+(no hidden temporary file in the outbox, no job in the work folder).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
+
+#: more journal writes than one plain job makes (the extra ones skip)
+WRITES = range(1, 17)
+
+
+def finished(daemon: Daemon) -> bool:
+    return bool(daemon.outputs() or daemon.failures()) and not daemon.work_jobs()
+
+
+def crash_run(daemon: Daemon, point: str, drop: Callable[[], object], timeout: float = 40) -> bool:
+    """Run the crashing daemon until it dies; False if it finished the job instead."""
+    daemon.start(crash=point)
+    drop()
+    proc = daemon.proc
+    assert proc is not None
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not finished(daemon):
+        assert time.monotonic() < deadline, f"neither crashed nor finished: {daemon.describe()}"
+        time.sleep(0.05)
+    died = proc.poll() is not None
+    daemon.kill()  # stops it if it finished instead; forgets the dead one
+    return died
+
+
+def assert_paid_once_delivered_once(daemon: Daemon) -> None:
+    daemon.start()
+    wait_for(lambda: finished(daemon), 40, "the job to finish after the restart")
+    assert daemon.stop() == 0
+    hidden = [p.name for p in daemon.outbox.iterdir() if p.name.startswith(".")]
+    assert hidden == [], f"left in the outbox: {hidden}"
+    jobs = [p.name for p in daemon.work.iterdir() if p.is_dir()]
+    assert jobs == [], f"left in the work folder: {jobs}"
+    sent = len(daemon.calls("run_sse"))
+    assert sent <= 1, "the turn was sent again"
+    if sent == 0:
+        # killed after the turn was journaled as sent, before it left: it is never
+        # sent again by itself; the job fails, saying how to pay for it on request
+        (failed,) = daemon.failures()
+        assert "--resend" in (failed / "error.txt").read_text()
+        assert daemon.outputs() == []
+        return
+    assert daemon.failures() == [], daemon.log_tail()
+    assert [p.name for p in daemon.outputs()] == ["clip.mp4"]
+    assert len(daemon.calls("render_submit")) == 1, "the render was submitted again"
+
+
+@pytest.mark.parametrize("writes", WRITES)
+def test_a_kill_after_any_journal_write_pays_once_and_delivers_once(
+    daemon: Daemon, sample_video: Path, writes: int
+) -> None:
+    if not crash_run(daemon, str(writes), lambda: daemon.drop_pair(sample_video, "clip")):
+        pytest.skip(f"one job writes its journal fewer than {writes} times")
+    assert_paid_once_delivered_once(daemon)
+
+
+def test_a_kill_between_the_result_link_and_its_journal_write_delivers_once(
+    daemon: Daemon, sample_video: Path
+) -> None:
+    assert crash_run(daemon, "link", lambda: daemon.drop_pair(sample_video, "clip"))
+    assert (daemon.outbox / "clip.mp4").exists(), "killed right after the link"
+    assert_paid_once_delivered_once(daemon)
+    assert "found its result clip.mp4 from before the restart" in daemon.log_text()

@@ -13,6 +13,7 @@
     └── ApiError                    anything that went wrong talking to NemoVideo
         ├── TransportError          no usable answer: connection, timeout, cut stream
         │   ├── StreamIdleError     only heartbeats for api.sse_idle_timeout_seconds
+        │   ├── UploadUnknownError  the upload's body was sent, its answer never came
         │   ├── IncompleteDownloadError  body shorter or longer than Content-Length
         │   └── NotAVideoError      a download that is not the video (no MP4 `ftyp` box)
         ├── AgentError              the edit stream carried an error event
@@ -130,6 +131,16 @@ class TransportError(ApiError):
     """No usable answer: connection refused or dropped, timeout, cut stream."""
 
     transient = True
+
+
+class UploadUnknownError(TransportError):
+    """An upload's body was sent whole, then the answer never came.
+
+    The session may hold the files already: not retried into it (a second copy
+    could end up in the edit); the pipeline uploads into a new session instead.
+    """
+
+    transient = False
 
 
 class StreamIdleError(TransportError):

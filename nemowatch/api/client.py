@@ -35,7 +35,7 @@ from nemowatch.api.timeline import Draft, SessionState
 from nemowatch.api.tokens import Tokens, quota_spent
 from nemowatch.api.transfer import MultipartFiles, Progress, download, fetch
 from nemowatch.config import ApiSettings, ExportSettings, Settings
-from nemowatch.errors import RateLimitedError
+from nemowatch.errors import RateLimitedError, TransportError, UploadUnknownError
 from nemowatch.redact import redact
 
 log = logging.getLogger("nemowatch.api")
@@ -177,7 +177,20 @@ class NemoClient:
         body = MultipartFiles(paths, progress=progress)
         path = f"/api/upload-video/{APP}/me/{session_id}"
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.content_length)}
-        answer = await self._request("upload", "POST", path, content=body, headers=headers)
+
+        async def attempt(token: str) -> dict[str, Any]:
+            try:
+                return await self._send(
+                    "upload", "POST", path, token, content=body, headers=headers
+                )
+            except TransportError as exc:
+                if body.sent_whole:  # retried only while the service cannot have the files
+                    raise UploadUnknownError(
+                        f"upload: no answer after the whole body: {exc}"
+                    ) from exc
+                raise
+
+        answer = await self._call("upload", attempt)
         return UploadResult(body.file_bytes, self._clock() - started, data_of(answer))
 
     async def send_turn(

@@ -62,6 +62,8 @@ class MultipartFiles:
         self._tail = f"--{self.boundary}--\r\n".encode()
         self._progress = progress
         self._chunk = chunk_size
+        #: every byte of the body was handed to the connection (the last attempt's)
+        self.sent_whole = False
 
     def _head(self, field: str, path: Path) -> bytes:
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -85,6 +87,7 @@ class MultipartFiles:
         return framing + self.file_bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.sent_whole = False
         sent = 0
         for path, size, head in zip(self._paths, self._sizes, self._heads, strict=True):
             yield head
@@ -114,6 +117,7 @@ class MultipartFiles:
                 if not f.closed:
                     await asyncio.to_thread(f.close)
             yield b"\r\n"
+        self.sent_whole = True  # from here on, a lost answer leaves the outcome unknown
         yield self._tail
 
     def _read(self, f: BinaryIO, remaining: int) -> asyncio.Future[bytes]:

@@ -30,6 +30,7 @@ from nemowatch.errors import (
     RenderNotFoundError,
     SessionLostError,
     TidyingError,
+    UploadUnknownError,
 )
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, read_instructions, split_turns
@@ -44,6 +45,8 @@ from nemowatch.jobs.turns import TurnSteps
 
 #: a lost session is started over at most this often before the job fails
 MAX_SESSION_RESTARTS = 2
+#: uploads whose answer was lost after the whole body was sent, each redone in a new session
+MAX_UNKNOWN_UPLOADS = 2
 #: a failed render is retried once with a new id
 MAX_RENDER_ATTEMPTS = 2
 
@@ -61,6 +64,7 @@ class Pipeline(TurnSteps):
         if job.held:
             job.held = None
             self.save()
+        unknown_uploads = 0
         while job.stage is not JobStage.DONE:
             if self.ctx.stopping.is_set() and job.stage is not JobStage.DELIVERED:
                 self.ctx.emit(events.Stopped.of(job))
@@ -85,6 +89,10 @@ class Pipeline(TurnSteps):
                     self.note("the session was lost (1002); starting over in a new session")
                     job.restart_session()
                     self.save()
+                    continue
+                if isinstance(exc, UploadUnknownError) and unknown_uploads < MAX_UNKNOWN_UPLOADS:
+                    unknown_uploads += 1  # free: the next attempt takes a new session
+                    self.note(f"{exc}; uploading again into a new session")
                     continue
                 return self._fail(exc)
             except (InputError, EditNotAppliedError) as exc:

@@ -28,6 +28,7 @@ from nemowatch.errors import (
     TokenQuotaError,
     TransportError,
     UnsupportedFileError,
+    UploadUnknownError,
 )
 from nemowatch.jobs.rendering import wait_for_render
 
@@ -245,15 +246,29 @@ async def test_upload_errors_are_typed(
 
 
 async def test_a_dropped_upload_is_sent_again_whole(
-    client: NemoClient, emulator: EmulatorServer, sample_video: Path
+    client: NemoClient, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
+    # larger than the loopback's buffers: the rest of the body never left
+    video = tmp_path / "big.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(32 * 1024 * 1024))
     session = await client.create_session()
     emulator.control.add_faults([{"endpoint": "upload", "drop_after_bytes": 4096}])
-    await client.upload(session.session_id, [sample_video])
+    await client.upload(session.session_id, [video])
     attempts = calls(emulator, "upload")
     assert len(attempts) == 2
-    assert attempts[-1]["body"]["files"][0]["size"] == sample_video.stat().st_size
+    assert attempts[-1]["body"]["files"][0]["size"] == video.stat().st_size
     assert len((await client.get_state(session.session_id)).video_infos) == 1
+
+
+async def test_an_upload_whose_answer_is_lost_after_the_whole_body_is_not_retried(
+    client: NemoClient, emulator: EmulatorServer, sample_video: Path
+) -> None:
+    """The service may hold the file: sending it again into that session could double it."""
+    session = await client.create_session()
+    emulator.control.add_faults([{"endpoint": "upload", "drop_after_bytes": 10**9}])
+    with pytest.raises(UploadUnknownError):
+        await client.upload(session.session_id, [sample_video])
+    assert len(calls(emulator, "upload")) == 1
 
 
 async def test_out_of_credits_on_a_turn_charges_nothing(

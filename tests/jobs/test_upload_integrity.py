@@ -254,3 +254,33 @@ async def test_a_lost_session_on_upload_starts_over_in_one_new_session(
     assert await run(make_job()) is Outcome.DONE
     assert len(calls(emu, "session")) == 2, "the restart's session, not one more after it"
     assert len(accepted(calls(emu, "upload"))) == 1
+
+
+async def test_an_upload_whose_answer_is_lost_after_the_whole_body_goes_to_a_new_session(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service took every byte, then the connection broke: it may hold the footage."""
+    emu.control.add_faults([{"endpoint": "upload", "drop_after_bytes": 10**9}])
+    folder = make_job()
+    with caplog.at_level(logging.INFO):
+        assert await run(folder) is Outcome.DONE
+    sessions = accepted(calls(emu, "session"))
+    assert len(sessions) == 2
+    first, second = calls(emu, "upload")
+    assert first.get("aborted") and session_of(first) != session_of(second)
+    (turn,) = calls(emu, "run_sse")
+    assert session_of(turn) == session_of(second), "paid in a session holding it once"
+    assert "uploading again into a new session" in caplog.text
+
+
+async def test_an_upload_cut_off_mid_body_is_retried_into_the_same_session(
+    run: Run, make_job: MakeJob, emu: EmulatorServer
+) -> None:
+    """Part of the body never left: the service cannot have the file; no new session."""
+    emu.control.add_faults([{"endpoint": "upload", "drop_after_bytes": 100}])
+    # larger than what the loopback's buffers hold, so the rest of the body never left
+    folder = make_job(video=VIDEO + bytes(32 * 1024 * 1024))
+    assert await run(folder) is Outcome.DONE
+    assert len(accepted(calls(emu, "session"))) == 1
+    first, second = calls(emu, "upload")
+    assert session_of(first) == session_of(second)

@@ -40,7 +40,12 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, MASK)
+            if secret in text:
+                text = text.replace(secret, MASK)
+        lowered = text.lower()
+        # the expression is slow to scan with; most texts hold none of its prefixes
+        if "nmv_" not in lowered and "clm_" not in lowered and "bearer" not in lowered:
+            return text
         return _PATTERN.sub(_replace, text)
 
 

@@ -78,6 +78,8 @@ class StatusBoard:
             self.jobs[event.job_id] = status.JobLine(
                 event.job_id, event.name, event.stage.value, held=event.condition
             )
+        elif isinstance(event, events.Waiting) and line is not None:
+            line.progress = event.reason  # the job's own fault: it tries again by itself
         elif isinstance(event, events.Progress) and line is not None:
             what, done, total = event.what, event.done, event.total
             line.progress = f"{what} {100 * done / total:.0f}%" if total else what

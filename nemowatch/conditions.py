@@ -101,6 +101,17 @@ class Conditions:
     def get(self, name: str) -> Condition | None:
         return self._active.get(name)
 
+    def now(self) -> float:
+        """The registry's clock: what `since` and `next_check` are measured on."""
+        return self._clock()
+
+    def schedule(self, name: str, when: float | None) -> None:
+        """When condition `name` is checked again, for a probe with a schedule of its own."""
+        condition = self._active.get(name)
+        if condition is not None and condition.next_check != when:
+            condition.next_check = when
+            self._changed()
+
     def active(self) -> list[Condition]:
         """The active conditions, oldest first."""
         return sorted(self._active.values(), key=lambda c: c.since)

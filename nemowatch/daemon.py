@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from nemowatch import prune
 from nemowatch.account import Account
 from nemowatch.api import NemoClient
 from nemowatch.board import StatusBoard
@@ -131,23 +132,23 @@ class Daemon:
 
     async def startup(self) -> None:
         folders = self.settings.folders
-        for path in (folders.inbox, folders.outbox, folders.failed, folders.work_dir):
+        dirs = (folders.inbox, folders.outbox, folders.failed, folders.work_dir, folders.state_dir)
+        for path in dirs:
             path.mkdir(parents=True, exist_ok=True)
-        folders.state_dir.mkdir(parents=True, exist_ok=True)
         self.bus.start()
         self._adopt_journals()
         self.watcher.start(asyncio.get_running_loop())
         self.inbox.scan()
         self._plan_and_claim()
         self.pool.resize()
-        jobs = self.settings.jobs
-        rescan = self.settings.watch.rescan_seconds
+        jobs, rescan = self.settings.jobs, self.settings.watch.rescan_seconds
         self.scheduler.add_job(
             self.events.put_nowait, "interval", [RESCAN], seconds=rescan, id="rescan"
         )
         # a heartbeat for updated_at; changes are written by the board within a second
         self.scheduler.add_job(self.board.write, "interval", seconds=30, args=[True], id="status")
         self.account.schedule(self.scheduler, jobs.credit_check_minutes * 60)
+        prune.schedule(self.scheduler, lambda: self.settings)  # old archives and failures
         self.scheduler.start()
         self.board.write(force=True)
         self.notifier.ready()

@@ -31,10 +31,22 @@ INOTIFY = "/proc/sys/fs/inotify/"
 MOUNT_TABLES = ("/proc/self/mountinfo", "/proc/mounts")
 #: filesystem types where changes made elsewhere raise no inotify event
 NETWORK_FILESYSTEMS = frozenset(
-    "nfs nfs4 cifs smb3 smbfs ncpfs 9p afs ceph glusterfs fuse.glusterfs fuse.sshfs sshfs "
+    "nfs nfs4 cifs smb3 smb2 smbfs ncpfs 9p afs ceph glusterfs fuse.glusterfs fuse.sshfs sshfs "
     "fuse.rclone davfs fuse.davfs2 fuse.s3fs fuse.gcsfuse lustre gpfs beegfs virtiofs "
-    "drvfs vboxsf vmhgfs fuse.vmhgfs-fuse".split()
+    "drvfs vboxsf vmhgfs fuse.vmhgfs-fuse afpfs".split()
 )
+#: FUSE filesystems backed by a local disk: their files change only through the mount
+LOCAL_FUSE = frozenset({"fuseblk", "fuse.ntfs-3g", "fuse.mergerfs", "fuse.bindfs"})
+
+
+def watchable(fstype: str) -> bool:
+    """Whether inotify sees every change on a filesystem of this type (as far as known).
+
+    Network filesystems and FUSE filesystems (other than those over a local disk)
+    change behind the kernel's back: a file written from elsewhere raises no event.
+    """
+    fuse = fstype == "fuse" or fstype.startswith("fuse.")
+    return fstype not in NETWORK_FILESYSTEMS and not (fuse and fstype not in LOCAL_FUSE)
 
 
 @dataclass(frozen=True)
@@ -242,9 +254,9 @@ def _inbox_filesystem(inbox: Path, polling: bool, mounts: list[Mount] | None) ->
     if mount is None:
         return Check("ok", name, f"not checked: no mount in the mount table holds {inbox}")
     kind = f"{mount.fstype} ({mount.source} on {mount.point})"
-    if mount.fstype not in NETWORK_FILESYSTEMS:
+    if watchable(mount.fstype):
         return Check("ok", name, f"{inbox} is on {kind}, a local filesystem")
-    found = f"{inbox} is on {kind}, a network or shared filesystem"
+    found = f"{inbox} is on {kind}, a network, shared or FUSE filesystem"
     if polling:
         return Check("ok", name, f"{found}; watch.polling is on")
     return Check(

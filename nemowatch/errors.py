@@ -17,6 +17,7 @@
         │   ├── IncompleteDownloadError  body shorter or longer than Content-Length
         │   └── NotAVideoError      a download that is not the video (no MP4 `ftyp` box)
         ├── AgentError              the edit stream carried an error event
+        ├── AnswerTooLargeError     a JSON answer over 16 MB, refused before it was read whole
         ├── RenderFailedError       a render ended with status "failed"
         ├── RenderTimeoutError      a render did not finish within export.timeout_seconds
         └── ApiCodeError            an answer with an error code (envelope or HTTP status)
@@ -163,6 +164,10 @@ class AgentError(ApiError):
         super().__init__(
             f"the editor reported an error{f' ({code_text})' if code_text else ''}: {message}"
         )
+
+
+class AnswerTooLargeError(ApiError):
+    """A JSON answer larger than any the API gives: refused, not read into memory."""
 
 
 class RenderFailedError(ApiError):

@@ -8,6 +8,7 @@ the failed folder, so it also tells the truth when the daemon is stopped.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,8 +16,11 @@ from typing import Any
 
 from nemowatch import lock
 from nemowatch.config import Settings
+from nemowatch.errors import NemoError
 from nemowatch.fsutil import write_atomic
-from nemowatch.jobs.journal import existing_jobs
+from nemowatch.jobs.claim import DAMAGED, damage
+from nemowatch.jobs.journal import JobFolder, existing_jobs
+from nemowatch.jobs.model import Job
 from nemowatch.redact import redact
 
 STATUS_FILE = "status.json"
@@ -78,17 +82,43 @@ def running_daemon(settings: Settings) -> lock.Holder | None:
 
 
 def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
-    """(folder name, first line of error.txt), newest first."""
-    if not failed_dir.is_dir():
+    """(folder name, first line of error.txt), newest first; what cannot be read is left out."""
+    found = []
+    try:
+        for path in failed_dir.iterdir() if failed_dir.is_dir() else ():
+            try:
+                found.append((os.stat(path / "error.txt").st_mtime, path))
+            except OSError:
+                continue  # not a failed job's folder, or gone meanwhile
+    except OSError:
         return []
-    folders = sorted(
-        (p for p in failed_dir.iterdir() if (p / "error.txt").is_file()),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )[:limit]
-    return [
-        (p.name, (p / "error.txt").read_text(encoding="utf-8").split("\n", 1)[0]) for p in folders
-    ]
+    lines = []
+    for _, path in sorted(found, reverse=True)[:limit]:
+        try:
+            with open(path / "error.txt", encoding="utf-8", errors="replace") as f:
+                lines.append((path.name, f.readline().rstrip("\n")))
+        except OSError:
+            continue
+    return lines
+
+
+def journals(work_dir: Path) -> tuple[list[tuple[JobFolder, Job]], list[str]]:
+    """The jobs of the work folder, and a "needs attention" line for each journal that
+    cannot be read (the daemon moves those to the failed folder, with the reason)."""
+    found, attention = [], []
+    try:
+        folders = existing_jobs(work_dir)
+    except OSError as exc:
+        return [], [f"needs attention: {work_dir}: cannot be read ({exc.strerror})"]
+    for folder in folders:
+        try:
+            found.append((folder, folder.load()))
+        except FileNotFoundError:
+            continue  # finished and put away since the listing
+        except (*DAMAGED, NemoError) as exc:
+            reason = damage(exc) if isinstance(exc, DAMAGED) else str(exc)
+            attention.append(f"needs attention: {folder.journal}: {reason}")
+    return found, attention
 
 
 def render(settings: Settings) -> str:
@@ -115,14 +145,15 @@ def render(settings: Settings) -> str:
             extra = f" {job['progress']}" if job.get("progress") else ""
             held = f" (held: {job['held']})" if job.get("held") else ""
             lines.append(f"  {job['name']}: {job['stage']}{extra}{held}")
+        attention = journals(folders.work_dir)[1]  # left there: the daemon could not move it
         waiting = data.get("waiting", [])
     else:
         if holder is not None:
             lines.append(f"nemowatch is starting or stopping ({holder})")
         else:
             lines.append("nemowatch is not running")
-        journals = [(f, f.load()) for f in existing_jobs(folders.work_dir)]
-        unfinished = [(f, j) for f, j in journals if j.stage.value not in ("done", "failed")]
+        found, attention = journals(folders.work_dir)
+        unfinished = [(f, j) for f, j in found if j.stage.value not in ("done", "failed")]
         lines.append(f"jobs waiting in {folders.work_dir}: {len(unfinished)}")
         # the reasons of the conditions in force when the daemon stopped
         reasons = {c.get("name"): c.get("reason") for c in (data or {}).get("conditions", [])}
@@ -130,6 +161,7 @@ def render(settings: Settings) -> str:
             held = f" (held: {reasons.get(job.held) or job.held})" if job.held else ""
             lines.append(f"  {job.name}: {job.stage.value}{held}")
         waiting = (data or {}).get("waiting", [])
+    lines += [f"  {line}" for line in attention]
     if waiting:
         lines.append(f"waiting in the inbox: {len(waiting)}")
         lines += [f"  {w['path']}: {w['reason']}" for w in waiting[:50]]

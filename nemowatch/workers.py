@@ -3,7 +3,8 @@
 A job held by a condition leaves its worker and waits, parked, until the
 condition that holds its next step is released; then it goes back in line.
 The pool knows only the jobs queued, running or parked now: nothing in it
-grows for the life of the process.
+grows for the life of the process. While the condition "network" holds jobs,
+its `NetworkWatch` probes the service and releases them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Job, JobStage
 from nemowatch.jobs.pipeline import Pipeline
+from nemowatch.network import NETWORK, NetworkWatch, give_up_in
 
 log = logging.getLogger("nemowatch")
 T = TypeVar("T")
@@ -41,6 +43,8 @@ class WorkerPool:
         self._workers: list[asyncio.Task[None]] = []
         #: held jobs waiting for a condition's release, by work-folder name
         self._parked: dict[str, asyncio.Task[None]] = {}
+        #: probes the service while the condition "network" holds the jobs
+        self.network = NetworkWatch(ctx.client, ctx.conditions, ctx.stopping)
 
     @property
     def running(self) -> int:
@@ -70,6 +74,7 @@ class WorkerPool:
         parked = list(self._parked.values())
         for task in parked:
             task.cancel()
+        await self.network.stop()
         if self._workers:
             _, late = await asyncio.wait(self._workers, timeout=grace)
             if late:
@@ -113,8 +118,8 @@ class WorkerPool:
                 if job.stage is JobStage.DELIVERED:  # the result stays; never a failure
                     return
                 outcome = self._fail_unexpected(folder, job, exc)
-        if outcome is Outcome.HELD:
-            self._park(folder, job)
+        if outcome is Outcome.HELD and not self.ctx.stopping.is_set():
+            self._park(folder, job)  # (when stopping, the journal names what holds it)
 
     def tidy(self, folder: JobFolder, job: Job) -> None:
         """A job that ended just before a crash: finish putting it away."""
@@ -142,14 +147,27 @@ class WorkerPool:
         work = needs(job)
 
         async def wait_then_requeue() -> None:
-            await self.ctx.conditions.wait_released(job.held or "")
-            await self.ctx.conditions.wait_clear(work)
+            if await self._released(job.held or ""):
+                await self.ctx.conditions.wait_clear(work)
             self.ctx.emit(events.Released.of(job))
             self.queue.put_nowait(folder)
 
         name = folder.path.name
         self._parked[name] = asyncio.create_task(wait_then_requeue(), name=f"held-{job.id}")
         self._parked[name].add_done_callback(lambda _: self._parked.pop(name, None))
+
+    async def _released(self, name: str) -> bool:
+        """Wait for condition `name`'s release: True; False when the network stayed away
+        `jobs.network_give_up_minutes` (the job goes back in line, to fail for it)."""
+        if name == NETWORK:
+            self.network.watch()
+        give_up = give_up_in(self.ctx.conditions, self.ctx.settings.jobs)
+        deadline = None if give_up is None or name != NETWORK else give_up + 0.05
+        try:
+            await asyncio.wait_for(self.ctx.conditions.wait_released(name), deadline)
+        except TimeoutError:
+            return False
+        return True
 
     async def _unless_stopping(self, awaitable: Awaitable[T]) -> T | None:
         """Await `awaitable`, or give up (None) when the daemon starts stopping."""

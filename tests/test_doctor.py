@@ -169,7 +169,7 @@ def test_a_bind_mount_of_the_same_filesystem_is_still_a_problem(tmp_path: Path) 
 # -- the inbox's filesystem --------------------------------------------------
 
 
-@pytest.mark.parametrize("fstype", ["nfs4", "cifs", "fuse.sshfs"])
+@pytest.mark.parametrize("fstype", ["nfs4", "cifs", "fuse.sshfs", "fuse.somethingnew", "fuse"])
 def test_a_network_inbox_suggests_polling(tmp_path: Path, fstype: str) -> None:
     inbox = tmp_path / "share" / "inbox"  # not there yet: its parent, the mount, decides
     inbox.parent.mkdir()
@@ -189,6 +189,12 @@ def test_a_local_inbox_is_ok_by_the_longest_mount_point(tmp_path: Path) -> None:
     text = mountinfo(("/", "nfs4", "srv:/"), (real, "ext4", "/dev/sdb1"))
     found = check_inbox_filesystem(tmp_path / "inbox", False, parse_mounts(text))
     assert found.level == "ok" and "ext4 (/dev/sdb1" in found.detail
+
+
+@pytest.mark.parametrize("fstype", ["fuseblk", "fuse.mergerfs"])
+def test_a_fuse_filesystem_over_a_local_disk_is_local(tmp_path: Path, fstype: str) -> None:
+    text = mountinfo(("/", "nfs4", "srv:/"), (os.path.realpath(tmp_path), fstype, "/dev/sdb1"))
+    assert check_inbox_filesystem(tmp_path / "inbox", False, parse_mounts(text)).level == "ok"
 
 
 def test_mount_tables_unescape_paths_and_fall_back_to_proc_mounts() -> None:

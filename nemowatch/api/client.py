@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from nemowatch.api.envelope import check, data_of, translated
+from nemowatch.api.envelope import check, data_of, read_answer, translated
 from nemowatch.api.models import (
     AnonymousToken,
     ClaimToken,
@@ -35,7 +35,13 @@ from nemowatch.api.timeline import Draft, SessionState
 from nemowatch.api.tokens import Tokens, quota_spent
 from nemowatch.api.transfer import MultipartFiles, Progress, download, fetch
 from nemowatch.config import ApiSettings, ExportSettings, Settings
-from nemowatch.errors import RateLimitedError, TransportError, UploadUnknownError
+from nemowatch.errors import (
+    ApiError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UploadUnknownError,
+)
 from nemowatch.redact import redact
 
 log = logging.getLogger("nemowatch.api")
@@ -93,11 +99,14 @@ class NemoClient:
     ) -> dict[str, Any]:
         headers = self._headers(token) | kwargs.pop("headers", {})
         started = self._clock()
+        url = self._url(path)
         with translated(endpoint):
-            response = await self._http.request(method, self._url(path), headers=headers, **kwargs)
+            # streamed, so that an answer of absurd size is refused, not read into memory
+            async with self._http.stream(method, url, headers=headers, **kwargs) as response:
+                content = await read_answer(response, endpoint)
         elapsed = self._clock() - started
         log.debug("%s %s -> HTTP %d in %.2f s", method, path, response.status_code, elapsed)
-        return check(response, endpoint)
+        return check(response, endpoint, content)
 
     async def _call(self, endpoint: str, call: Callable[[str], Awaitable[T]]) -> T:
         """`call` with the token, retried after transient faults.
@@ -237,6 +246,23 @@ class NemoClient:
         """`GET /api/credits/balance/simple`."""
         body = await self._request("credits", "GET", "/api/credits/balance/simple")
         return Credits.parse(data_of(body))
+
+    async def reachable(self) -> bool:
+        """Whether the service answers: one balance read, not retried (the network probe).
+
+        Any answer but a 5xx counts: a refused token or a 429 is the service
+        answering. Waits at most `api.connect_timeout_seconds` for each phase.
+        """
+        path, timeout = "/api/credits/balance/simple", self._api.connect_timeout_seconds
+        try:
+            await self._tokens.authorized(
+                lambda token: self._send("credits", "GET", path, token, timeout=timeout)
+            )
+        except (TransportError, ServerError):
+            return False
+        except ApiError:
+            return True
+        return True
 
     def new_render_id(self) -> str:
         return self._render_ids.new()

@@ -16,7 +16,11 @@ from typing import Any
 
 import httpx
 
-from nemowatch.errors import TransportError, error_for_code
+from nemowatch.errors import AnswerTooLargeError, TransportError, error_for_code
+
+#: the largest JSON answer read: the API's answers are a few KB (a long timeline
+#: some hundred); anything past this is refused before it fills the memory
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 @contextmanager
@@ -48,6 +52,33 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+async def read_answer(
+    response: httpx.Response, endpoint: str, limit: int = MAX_ANSWER_BYTES
+) -> bytes:
+    """The body of a streamed answer, counted as it comes (after any decompression).
+
+    Raises:
+        AnswerTooLargeError: it announces or brings more than `limit` bytes; the
+            rest is not read (the caller's `stream()` block closes the connection).
+    """
+    declared = response.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    chunks, size = [], 0
+    if not too_large:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                too_large = True
+                break
+            chunks.append(chunk)
+    if too_large:
+        raise AnswerTooLargeError(
+            f"{endpoint}: the answer is over {limit // 2**20} MB (a JSON answer is a few KB); "
+            "refused without reading it"
+        )
+    return b"".join(chunks)
+
+
 def _json_or_none(content: bytes) -> Any:
     try:
         return json.loads(content)
@@ -67,13 +98,14 @@ def _code(value: Any) -> int | None:
     return None
 
 
-def check(response: httpx.Response, endpoint: str) -> dict[str, Any]:
+def check(response: httpx.Response, endpoint: str, content: bytes | None = None) -> dict[str, Any]:
     """The body of a successful answer; raise the matching ApiError otherwise.
 
-    The response must have been read. Returns the whole JSON body (not only
-    `data`), since some answers (render status) put fields at the top level.
+    `content` is the body as `read_answer` read it; without it the response
+    must have been read. Returns the whole JSON body (not only `data`), since
+    some answers (render status) put fields at the top level.
     """
-    body = _json_or_none(response.content)
+    body = _json_or_none(response.content if content is None else content)
     message = ""
     code = None
     if isinstance(body, dict):

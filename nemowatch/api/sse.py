@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
-from nemowatch.api.envelope import check, translated
+from nemowatch.api.envelope import check, read_answer, translated
 from nemowatch.api.models import TurnResult
 from nemowatch.errors import AgentError, ApiError, StreamIdleError, TransportError, error_for_code
 
@@ -180,8 +180,7 @@ async def stream_turn(
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
                 "content-type", ""
             ):
-                await response.aread()
-                check(response, "run_sse")
+                check(response, "run_sse", await read_answer(response, "run_sse"))
                 raise TransportError("run_sse: the answer was not an event stream")
             return await read_turn(source, idle_limit=idle_limit, clock=clock, on_event=on_event)
 

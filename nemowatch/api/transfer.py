@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import httpx
 
-from nemowatch.api.envelope import check, translated
+from nemowatch.api.envelope import check, read_answer, translated
 from nemowatch.errors import (
     ApiError,
     IncompleteDownloadError,
@@ -270,8 +270,7 @@ async def fetch(
                 if response.status_code >= 400 or response.headers.get(
                     "content-type", ""
                 ).startswith("application/json"):
-                    await response.aread()
-                    check(response, endpoint)
+                    check(response, endpoint, await read_answer(response, endpoint))
                     raise TransportError(f"{endpoint}: a JSON answer instead of the video")
                 expected = _content_length(response)
                 # Decoded bytes to disk (a Content-Encoding is undone); the

@@ -6,12 +6,16 @@ which file and how to fix it; it goes first in the failed folder's error.txt.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from nemowatch.config import JobSettings
 from nemowatch.errors import InputError
+from nemowatch.jobs.claim import BUNDLE
+from nemowatch.jobs.model import Job
 from nemowatch.media import MB, MEDIA_TYPES
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
@@ -19,27 +23,49 @@ ACCEPTED = ", ".join(MEDIA_TYPES)
 _TURN_SEPARATOR = re.compile(r"^\s*---\s*$", re.MULTILINE)
 
 
-def check_media(paths: list[Path], jobs: JobSettings) -> None:
-    """Type, size and kind of every media file, before any byte is sent."""
+def check_media(
+    paths: list[Path], jobs: JobSettings, known_as: Mapping[str, str] | None = None
+) -> None:
+    """Type, size, kind and readability of every media file, before any byte is sent.
+
+    Args:
+        known_as: how the user knows each file (by its name in the job's folder):
+            its place in the inbox (`inbox_names`); the bare name otherwise. The
+            work folder's path is never shown: nobody put a file there.
+    """
     if not paths:
         raise InputError("There is no video or other media file to edit.")
     limit = jobs.max_file_mb * MB
     for path in paths:
-        info = path.lstat()
+        name = (known_as or {}).get(path.name, path.name)
+        try:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):  # opened as the upload will, and closed again
+                os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC))
+        except OSError as exc:
+            raise InputError(
+                f"{name} cannot be read ({exc.strerror}); let the user running nemowatch "
+                "read it (chmod a+r) and drop it again."
+            ) from exc
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path.name} is not a regular file; drop the file itself.")
+            raise InputError(f"{name} is not a regular file; drop the file itself.")
         ext = path.suffix.lower().lstrip(".")
         if ext not in MEDIA_TYPES:
-            raise InputError(
-                f"{path.name} is a type NemoVideo does not accept; use one of: {ACCEPTED}."
-            )
+            raise InputError(f"{name} is a type NemoVideo does not accept; use one of: {ACCEPTED}.")
         if info.st_size == 0:
-            raise InputError(f"{path.name} is empty (0 bytes); copy it again.")
+            raise InputError(f"{name} is empty (0 bytes); copy it again.")
         if info.st_size > limit:
             raise InputError(
-                f"{path.name} is {info.st_size / MB:.3g} MB, over the {jobs.max_file_mb:g} MB "
+                f"{name} is {info.st_size / MB:.3g} MB, over the {jobs.max_file_mb:g} MB "
                 "limit; compress or trim it and drop it again."
             )
+
+
+def inbox_names(job: Job) -> dict[str, str]:
+    """Each claimed file's name, and where it was in the inbox (from the journal)."""
+    if BUNDLE in job.origins:
+        return {name: str(Path(job.origins[BUNDLE]) / name) for name in job.media}
+    return dict(job.origins)
 
 
 def read_instructions(path: Path) -> str:

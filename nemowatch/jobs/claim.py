@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from nemowatch.errors import FileChangedError, NemoError
 from nemowatch.jobs.journal import JobFolder, existing_jobs
-from nemowatch.jobs.model import Job, JobStage, new_job_id
+from nemowatch.jobs.model import Failure, Job, JobStage, new_job_id
 from nemowatch.jobs.results import free_name, remove_tree
 from nemowatch.watch.rules import Candidate
 
@@ -65,7 +68,9 @@ def resumable(
     At start-up these are the jobs a stop or crash interrupted; later, those put
     back by `nemowatch retry`. A claim interrupted half-way is finished (or undone).
     A job that ended (done or failed) but whose folder a crash left behind is
-    handed to `tidy`, which finishes putting it away.
+    handed to `tidy`, which finishes putting it away; so is one whose journal is
+    damaged (what it paid is unknown, so it is never resumed): it goes to the
+    failed folder with the reason.
     """
     found = []
     for folder in existing_jobs(work_dir):
@@ -73,8 +78,14 @@ def resumable(
             continue
         try:
             job = folder.load()
-        except (OSError, ValueError, NemoError) as exc:
-            log.error("cannot read the journal of %s (%s); left as it is", folder.path, exc)
+        except FileNotFoundError:
+            continue  # gone since the listing
+        except NemoError as exc:  # written by a newer nemowatch, which can resume it
+            log.error("cannot resume %s: %s; left as it is", folder.path, exc)
+            continue
+        except DAMAGED as exc:
+            if tidy is not None:
+                tidy(folder, unreadable(folder, damage(exc)))
             continue
         if job.stage in (JobStage.DONE, JobStage.FAILED):
             if tidy is not None:
@@ -85,6 +96,36 @@ def resumable(
         log.info("%s: resuming at stage %s", job.name, job.stage.value)
         found.append(folder)
     return found
+
+
+#: what reading a damaged journal raises: unreadable, not JSON, not shaped like a job
+DAMAGED = (OSError, ValueError, TypeError, AttributeError)
+
+
+def damage(exc: BaseException) -> str:
+    """Why a journal cannot be used, in a line."""
+    if isinstance(exc, ValidationError):
+        fields = (f"{'.'.join(map(str, e['loc'])) or 'the top'}: {e['msg']}" for e in exc.errors())
+        return "not a job's journal (" + "; ".join(list(fields)[:3]) + ")"
+    if isinstance(exc, ValueError | TypeError | AttributeError):
+        return f"damaged ({exc})" if str(exc) else "damaged"
+    return str(exc)
+
+
+def unreadable(folder: JobFolder, reason: str) -> Job:
+    """A stand-in journal for a job whose own cannot be read: failed, with the reason."""
+    found = re.fullmatch(r"\d{8}-\d{6}-(.+)-[0-9a-f]{6}", folder.path.name)
+    name = found.group(1) if found else folder.path.name
+    job = Job(id=folder.path.name, name=name, kind="pair", media=[], stage=JobStage.FAILED)
+    job.failure = Failure(
+        message=f"This job needs attention: its journal {folder.journal.name} cannot be read "
+        f"({reason}), so nemowatch cannot tell how far it got or what it paid.",
+        stage="unknown",
+        advice=f"Check the files here; `nemowatch retry {name} --start-over` starts the job "
+        "afresh from them (it says what that costs first).",
+    )
+    log.error("cannot read the journal %s (%s): to the failed folder", folder.journal, reason)
+    return job
 
 
 def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:

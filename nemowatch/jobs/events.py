@@ -71,6 +71,16 @@ class Held(JobEvent):
 
 
 @dataclass(frozen=True)
+class Waiting(JobEvent):
+    """A fault of the job's own outlasted the step's retries: the step is tried again
+    later (no condition, nothing else waits). `reason` says for what and since when;
+    "" once the step went through."""
+
+    stage: JobStage = JobStage.CLAIMED
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Released(JobEvent):
     """A held job is back in line."""
 

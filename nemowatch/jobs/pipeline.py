@@ -33,15 +33,16 @@ from nemowatch.errors import (
     UploadUnknownError,
 )
 from nemowatch.jobs import events, finish
-from nemowatch.jobs.checks import check_media, read_instructions, split_turns
+from nemowatch.jobs.checks import check_media, inbox_names, read_instructions, split_turns
 from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
-from nemowatch.jobs.policy import account_condition, hold_reason
+from nemowatch.jobs.policy import account_condition, hold_reason, keeps_trying
 from nemowatch.jobs.rendering import wait_for_render
 from nemowatch.jobs.results import link_free_name, numbered, published_as
 from nemowatch.jobs.turns import TurnSteps
+from nemowatch.network import Patience
 
 #: a lost session is started over at most this often before the job fails
 MAX_SESSION_RESTARTS = 2
@@ -64,16 +65,18 @@ class Pipeline(TurnSteps):
         if job.held:
             job.held = None
             self.save()
-        unknown_uploads = 0
+        unknown_uploads, patience = 0, Patience(self)
         while job.stage is not JobStage.DONE:
             if self.ctx.stopping.is_set() and job.stage is not JobStage.DELIVERED:
                 self.ctx.emit(events.Stopped.of(job))
                 return Outcome.STOPPED
             condition = self.ctx.conditions.blocking(needs(job))
             if condition is not None:
-                return self._held(condition)
+                gone = patience.gone_too_long(condition)
+                return self._fail(gone) if gone else self._held(condition)
             try:
                 await self._step()
+                patience.went_through()
             except ApiError as exc:
                 if exc.account_wide:
                     name, holds = account_condition(exc)
@@ -94,6 +97,12 @@ class Pipeline(TurnSteps):
                     unknown_uploads += 1  # free: the next attempt takes a new session
                     self.note(f"{exc}; uploading again into a new session")
                     continue
+                if keeps_trying(exc):  # the network (all jobs held), or this job's own fault
+                    verdict = await patience.ride_out(exc)
+                    if isinstance(verdict, Condition):
+                        return self._held(verdict)
+                    if verdict:
+                        continue
                 return self._fail(exc)
             except (InputError, EditNotAppliedError) as exc:
                 return self._fail(exc)
@@ -148,7 +157,7 @@ class Pipeline(TurnSteps):
         job = self.job
         if job.problem:
             raise InputError(job.problem)
-        check_media(self.folder.media_paths(job), self.ctx.settings.jobs)
+        check_media(self.folder.media_paths(job), self.ctx.settings.jobs, inbox_names(job))
         if not job.turns:
             instructions = self.folder.instructions_path(job)
             text = (

@@ -3,7 +3,8 @@
 A job's own problem fails the job (`explain` gives error.txt's first line and
 the advice). A condition of the account holds the work it concerns instead
 (`account_condition` names it, `hold_reason` says why and what to do); the
-job keeps its place.
+job keeps its place. A fault of the moment (`keeps_trying`) is tried again
+later, or holds every job when it is the network (see `nemowatch.network`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from nemowatch.errors import (
     EditNotAppliedError,
     FileTooLargeError,
     InputError,
+    NotAVideoError,
     OutOfCreditsError,
     PlanBlockedError,
+    RateLimitedError,
     RenderFailedError,
     RenderTimeoutError,
     ScopeError,
+    ServerError,
     SessionLostError,
     TokenQuotaError,
     TokenRejectedError,
@@ -80,6 +84,17 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
         "NemoVideo could not be reached, even after several retries.",
         "Check the network connection, then run `nemowatch retry NAME`.",
     ),
+    (
+        ServerError,
+        "NemoVideo kept answering with a server error.",
+        "Nothing was paid twice. Run `nemowatch retry NAME` later: it resumes at this step "
+        "(jobs.transient_give_up_minutes says how long a job keeps trying).",
+    ),
+    (
+        RateLimitedError,
+        "NemoVideo kept asking to slow down (429).",
+        "Nothing was paid twice. Run `nemowatch retry NAME` later: it resumes at this step.",
+    ),
 ]
 
 
@@ -131,6 +146,12 @@ def account_condition(exc: ApiError) -> tuple[str, Work]:
         if isinstance(exc, cls):
             return condition
     return ("account", Work.API)
+
+
+def keeps_trying(exc: ApiError) -> bool:
+    """A fault of the moment that outlasted the step's retries: the step is worth trying
+    again later. A download that is not a video is what the service gave, not a fault."""
+    return exc.transient and not isinstance(exc, NotAVideoError)
 
 
 def api_code(exc: BaseException) -> int | None:

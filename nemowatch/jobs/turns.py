@@ -22,8 +22,9 @@ from nemowatch.errors import (
     TransportError,
 )
 from nemowatch.jobs import events
-from nemowatch.jobs.context import JobRun
-from nemowatch.jobs.model import JobStage, Turn, TurnState
+from nemowatch.jobs.context import Context, JobRun
+from nemowatch.jobs.journal import JobFolder
+from nemowatch.jobs.model import Job, JobStage, Turn, TurnState
 from nemowatch.jobs.results import fitting_stem
 
 
@@ -31,6 +32,11 @@ class TurnSteps(JobRun):
     """The `uploaded` stage: one turn per step until every turn is answered."""
 
     _rate_limited = 0
+
+    def __init__(self, folder: JobFolder, job: Job, ctx: Context) -> None:
+        super().__init__(folder, job, ctx)
+        #: by turn: reads of this run that found the project unchanged after it was sent
+        self._unchanged: dict[int, int] = {}
 
     async def _edit(self) -> None:
         job = self.job
@@ -42,7 +48,10 @@ class TurnSteps(JobRun):
         turn = job.turns[index]
         label = f"turn {index + 1} of {len(job.turns)}"
         if turn.state is TurnState.SENT:
-            self.note(f"{label} was sent before a restart; reading the project, not sending again")
+            if index not in self._unchanged:  # not when trying a failed read again
+                self.note(
+                    f"{label} was sent before a restart; reading the project, not sending again"
+                )
             await self._recover(turn, label)
             return
         await self._before_paid_step()
@@ -95,13 +104,21 @@ class TurnSteps(JobRun):
             self.progress("edit", 0, 0)
 
     async def _recover(self, turn: Turn, label: str, first_wait: float | None = None) -> None:
-        """Read the state until it differs from before the turn; never send the turn again."""
+        """Read the state until it differs from before the turn; never send the turn again.
+
+        Only reads that answered count toward `api.recovery_max_checks`: a read
+        that failed (the network, a 5xx) leaves through the pipeline's policy,
+        which comes back here when the step is tried again (the count kept; after
+        a hold, a new run counts anew: more reads, never a turn given up early).
+        """
         api = self.ctx.settings.api
         first = api.recovery_first_wait_seconds if first_wait is None else first_wait
-        waits = [first] + [api.recovery_wait_seconds] * (api.recovery_max_checks - 1)
-        for wait in waits:
-            await self.ctx.sleep(wait)
+        index = self.job.turns.index(turn)
+        self._unchanged.setdefault(index, 0)
+        while (checks := self._unchanged[index]) < api.recovery_max_checks:
+            await self.ctx.sleep(first if checks == 0 else api.recovery_wait_seconds)
             state = await self.client.get_state(self.session_id())
+            self._unchanged[index] = checks + 1
             if state.fingerprint() != turn.fingerprint_before:
                 turn.move_to(TurnState.ANSWERED)
                 turn.verified = True
@@ -111,7 +128,9 @@ class TurnSteps(JobRun):
                 )
                 self.note(f"{label} {how}")
                 return
-        raise EditNotAppliedError(f"{label}: the project did not change after {len(waits)} checks")
+        raise EditNotAppliedError(
+            f"{label}: the project did not change after {api.recovery_max_checks} checks"
+        )
 
     async def _before_paid_step(self) -> None:
         self._check_outbox()

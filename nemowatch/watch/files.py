@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -59,7 +60,7 @@ def is_ignored(name: str, patterns: Iterable[str]) -> bool:
     Temporary names (`*.part`, `~$*`, hidden files) belong to programs still
     at work; the finished file arrives later under its real name.
     """
-    return _ignore_matcher(tuple(patterns))(_base(name).casefold()) is not None
+    return _ignore_matcher(tuple(patterns))(nfc(_base(name)).casefold()) is not None
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,7 +68,14 @@ def _ignore_matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
     """One compiled expression for all the patterns: every scan asks this per entry."""
     if not patterns:
         return lambda _: None
-    return re.compile("|".join(fnmatch.translate(p.casefold()) for p in patterns)).match
+    return re.compile("|".join(fnmatch.translate(nfc(p).casefold()) for p in patterns)).match
+
+
+def nfc(name: str) -> str:
+    """A name as it is compared: Unicode NFC, so that `café` typed on a Mac (which
+    writes NFD, `e` + a combining accent) and on Linux is one name. Only compared
+    names are normalised: files keep the names they came with."""
+    return unicodedata.normalize("NFC", name)
 
 
 def _base(name: str) -> str:
@@ -104,7 +112,8 @@ class Seen:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The entry's name as compared and shown (NFC, see `nfc`); `path` is untouched."""
+        return nfc(self.path.name)
 
 
 def observe(

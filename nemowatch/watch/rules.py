@@ -2,7 +2,9 @@
 
 `plan()` gets the `Seen` records of the inbox (top-level files, and the
 entries of each sub-folder) and the time; it never touches the clock or the
-filesystem, so every rule below is tested with plain numbers.
+filesystem, so every rule below is tested with plain numbers. Names are
+compared after Unicode NFC normalisation (`Seen.name`, `files.nfc`) and case
+folding: a video named on a Mac pairs with its `.txt` named on Linux.
 
 Timing, in one place:
 
@@ -31,6 +33,7 @@ from nemowatch.watch.files import (
     Seen,
     classify,
     is_ignored,
+    nfc,
     observe,
     open_for_writing,
     settled,
@@ -130,7 +133,7 @@ class _Planner:
         self.settings = settings
         self.entries = entries
         self.out = Plan()
-        self.folder_names = {folder.name.casefold(): folder for folder in entries.folders}
+        self.folder_names = {nfc(folder.name).casefold(): folder for folder in entries.folders}
         ignore = settings.ignore_patterns
         self.top = [s for s in entries.files if not is_ignored(s.name, ignore)]
         #: top-level .txt files by what they name, to spot one left beside its bundle folder
@@ -269,7 +272,7 @@ class _Planner:
             key=lambda s: s.name.casefold(),
         )
         rest = sorted((s for s in used if s not in txts), key=lambda s: s.name.casefold())
-        beside = self.top_txts.get(folder.name.casefold())
+        beside = self.top_txts.get(nfc(folder.name).casefold())
         if not txts and beside is not None:
             reason = f"no .txt inside: move {beside} into the folder"
             self.out.waiting.append(Waiting(folder, reason))

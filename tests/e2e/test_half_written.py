@@ -55,7 +55,7 @@ def waiting_reason(daemon: Daemon, name: str) -> str | None:
     return next((w["reason"] for w in waiting if w["path"].endswith(name)), None)
 
 
-@pytest.mark.parametrize("settle", [0.3, 0.0], ids=["settle 0.3 s", "settle 0"])
+@pytest.mark.parametrize("settle", [0.3, 0.1], ids=["settle 0.3 s", "settle 0.1 s"])
 def test_a_copy_that_pauses_with_the_file_open_is_claimed_only_after_the_close(
     make_daemon: Callable[..., Daemon], sample_video: Path, settle: float
 ) -> None:

@@ -453,6 +453,8 @@ async def test_a_failed_output_link_falls_back_to_the_api_download_path(
 async def test_a_server_error_that_outlasts_the_retries_fails_the_job_with_its_code(
     run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings
 ) -> None:
+    # 0: no trying again later (tests/jobs/test_network_holds.py has the minutes of trying)
+    settings.jobs.transient_give_up_minutes = 0
     emu.control.add_faults([{"endpoint": "session", "http_status": 503, "times": 0}])
     assert await run(make_job()) is Outcome.FAILED
     assert len(calls(emu, "session")) == settings.jobs.retries + 1

@@ -142,7 +142,10 @@ def render(settings: Settings) -> str:
         jobs = data.get("jobs", [])
         lines.append(f"jobs: {len(jobs)} in progress, {data.get('queued', 0)} queued")
         for job in jobs:
-            extra = f" {job['progress']}" if job.get("progress") else ""
+            progress = str(job.get("progress") or "")
+            # a sentence (why it waits) is set apart from the stage; a percentage is not
+            sep = " — " if progress.startswith("waiting") else " "
+            extra = f"{sep}{progress}" if progress else ""
             held = f" (held: {job['held']})" if job.get("held") else ""
             lines.append(f"  {job['name']}: {job['stage']}{extra}{held}")
         attention = journals(folders.work_dir)[1]  # left there: the daemon could not move it

@@ -12,6 +12,7 @@ from __future__ import annotations
 from nemowatch.conditions import Work
 from nemowatch.errors import (
     AgentError,
+    AnswerTooLargeError,
     ApiCodeError,
     ApiError,
     EditNotAppliedError,
@@ -35,6 +36,11 @@ from nemowatch.media import MEDIA_TYPES
 
 _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
     (InputError, "", "Fix the file as described and drop the job into the inbox again."),
+    (
+        AnswerTooLargeError,
+        "NemoVideo sent an answer far larger than any it should (over 16 MB); it was refused.",
+        "Run `nemowatch retry NAME` later (it never pays twice); if it recurs, report it.",
+    ),
     (
         UnsupportedFileError,
         "NemoVideo does not accept this type of file.",

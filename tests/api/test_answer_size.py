@@ -87,3 +87,12 @@ async def test_read_answer_counts_to_the_limit_it_is_given() -> None:
     over = httpx.Response(200, content=b"x" * 11)
     with pytest.raises(AnswerTooLargeError, match="test: "):
         await read_answer(over, "test", limit=10)
+
+
+def test_a_job_failed_by_an_oversized_answer_says_so_in_plain_words() -> None:
+    from nemowatch.errors import AnswerTooLargeError
+    from nemowatch.jobs.policy import explain
+
+    sentence, advice = explain(AnswerTooLargeError("state: an answer of 20 MB"))
+    assert "over 16 MB" in sentence and "unexpectedly" not in sentence
+    assert "retry NAME" in advice

@@ -6,6 +6,7 @@
     ├── InputError                  a job's files cannot be processed as they are
     ├── EditNotAppliedError         a turn's stream broke and the project never changed
     ├── FileChangedError            a file changed while it was being claimed
+    ├── JobRemovedError             the job's folder was removed: the job is cancelled
     ├── IllegalTransitionError      a stage change the journal does not allow (a bug)
     ├── TidyingError                after delivery: the report or the originals' move failed
     ├── ServiceError                the systemd unit cannot be installed or removed
@@ -82,6 +83,10 @@ class EditNotAppliedError(NemoError):
 
 class FileChangedError(NemoError):
     """A file's size or mtime differs from when it was found settled; the claim is undone."""
+
+
+class JobRemovedError(NemoError):
+    """The job's folder under work was removed (how a user cancels by hand)."""
 
 
 class IllegalTransitionError(NemoError):

@@ -7,17 +7,23 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True, parents: bool = True
+) -> None:
     """Write `data` to `path` whole or not at all: temporary file, fsync, rename.
 
     The temporary file is created with `mode` from the start, so a secret is
     never readable by others, not even for a moment. `durable=False` skips
     both fsyncs, for a file that is rewritten anyway and whose loss in a power
     cut costs nothing (the status file): readers still never see half of it.
+    `parents=False`: a missing folder is an error, never made again (a job's
+    journal must not bring back a folder the user removed).
     """
     try:
         fd, tmp = _temporary(path)
     except FileNotFoundError:
+        if not parents:
+            raise
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _temporary(path)
     try:

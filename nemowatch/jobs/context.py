@@ -26,6 +26,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     HELD = "held"  # a condition holds the job's next step; it resumes where it stands
     STOPPED = "stopped"  # shutdown at a checkpoint; the journal is current
+    CANCELLED = "cancelled"  # its folder was removed: nothing more is done for it
     DEFERRED = "deferred"  # delivered; the report or the originals' move is tried again later
     #: a file changed after the claim: the files are back in the inbox, nothing was paid
     PUT_BACK = "put back"

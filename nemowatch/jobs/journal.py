@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from nemowatch.errors import InputError
+from nemowatch.errors import InputError, JobRemovedError
 from nemowatch.fsutil import write_atomic
 from nemowatch.jobs.model import JOURNAL_VERSION, Job
 from nemowatch.redact import redact
@@ -55,7 +55,11 @@ class JobFolder:
 
     def save(self, job: Job) -> None:
         # an error message may quote a token: the journal is masked like the log
-        write_atomic(self.journal, redact(job.model_dump_json(indent=2)).encode())
+        text = redact(job.model_dump_json(indent=2)).encode()
+        try:
+            write_atomic(self.journal, text, parents=False)
+        except FileNotFoundError:
+            raise JobRemovedError(f"{self.path} was removed") from None
 
     def media_paths(self, job: Job) -> list[Path]:
         return [Path(m) if Path(m).is_absolute() else self.files / m for m in job.media]

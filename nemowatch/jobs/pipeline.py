@@ -26,6 +26,7 @@ from nemowatch.errors import (
     ApiError,
     EditNotAppliedError,
     InputError,
+    JobRemovedError,
     RenderFailedError,
     RenderNotFoundError,
     SessionLostError,
@@ -45,6 +46,8 @@ from nemowatch.jobs.turns import TurnSteps
 from nemowatch.network import Patience
 
 #: a lost session is started over at most this often before the job fails
+log = logging.getLogger("nemowatch.jobs")
+
 MAX_SESSION_RESTARTS = 2
 #: uploads whose answer was lost after the whole body was sent, each redone in a new session
 MAX_UNKNOWN_UPLOADS = 2
@@ -60,7 +63,17 @@ class Pipeline(TurnSteps):
         self._resubmitted = False
 
     async def run(self) -> Outcome:
-        """Advance the job until it is done, failed, held or asked to stop."""
+        """Advance the job until it is done, failed, held, cancelled or asked to stop."""
+        try:
+            return await self._advance()
+        except JobRemovedError as exc:
+            # the user removed the job's folder: nothing more is sent or written for it
+            job = self.job
+            log.warning("%s: %s; the job is cancelled, nothing more is sent", job.name, exc)
+            self.ctx.emit(events.Cancelled.of(job, stage=job.stage.value))
+            return Outcome.CANCELLED
+
+    async def _advance(self) -> Outcome:
         job = self.job
         if job.held:
             job.held = None

@@ -184,7 +184,11 @@ class PartFile:
         """
         assert self._f is not None
         f, self._f = self._f, None
-        await asyncio.to_thread(_finish, f, self._take(), self.tmp, self.dest, self.owned)
+        try:
+            await asyncio.to_thread(_finish, f, self._take(), self.tmp, self.dest, self.owned)
+        except TakenMeanwhileError:
+            self.published = True  # whole and fsynced: the caller gives it another name
+            raise
         self.published = True
         return self.dest
 
@@ -237,7 +241,7 @@ async def download(
     `fallback` fetches the API's download path (with the token and retries).
     `part`: the caller's temporary file (see `PartFile`).
     """
-    if dest.exists():
+    if part is None and dest.exists():  # a caller with its own part takes a taken name later
         raise FileExistsError(f"{dest} exists; a result is never overwritten")
     if output_url:
         try:

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import respx
 
+from devkit.clock import FakeClock as FakeClock  # re-exported for the tests
+
 BASE = "https://api.test"
 ANON_PATH = "/api/auth/anonymous-token"
 ANON_TOKEN = "nmv_usr_anonymous0001"
 CREDITS_PATH = "/api/credits/balance/simple"
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock that only moves when the fake sleep is awaited."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def envelope(data: Any = None, *, code: int = 0, message: str = "") -> dict[str, Any]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.clock import FakeClock as FakeClock  # re-exported for the tests
 from nemowatch.api import NemoClient
 from nemowatch.config import Settings
 from nemowatch.emulator import EmulatorServer
@@ -52,22 +51,6 @@ Run = Callable[..., Any]
 
 class Crash(Exception):
     """The process died right after journaling a step (raised by the event listener)."""
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock that moves only when the fake sleep is awaited."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)  # still a point where other tasks run
 
 
 def calls(emu: EmulatorServer, endpoint: str | None = None) -> list[dict[str, Any]]:

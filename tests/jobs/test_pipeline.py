@@ -8,6 +8,7 @@ sent: above all, a paid turn is never sent twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -363,6 +364,30 @@ async def test_a_job_journaled_at_downloading_downloads_again_without_rendering_
     assert [c["path"].rsplit("/", 1)[-1] for c in calls(emu, "render_poll")] == [job.render_id]
     assert len(accepted(calls(emu, "output"))) == 1
     delivered(settings, folder)
+
+
+async def test_a_name_taken_during_the_download_gives_the_result_the_next_name(
+    run: Run, make_job: MakeJob, emu: EmulatorServer, settings: Settings
+) -> None:
+    """The result's name was free when the download began and taken before its link."""
+    folder = make_job()
+    assert await run(folder, crash_at=JobStage.DOWNLOADING) is None
+    emu.control.add_faults([{"endpoint": "output", "delay_seconds": 1}])
+    outbox = settings.folders.outbox
+    outbox.mkdir(parents=True, exist_ok=True)
+
+    async def take_the_name() -> None:
+        while not calls(emu, "output"):
+            await asyncio.sleep(0.02)
+        (outbox / "clip.mp4").write_bytes(b"the user's own file")
+
+    taker = asyncio.create_task(take_the_name())
+    assert await run(folder) is Outcome.DONE
+    await taker
+    assert (outbox / "clip.mp4").read_bytes() == b"the user's own file", "never overwritten"
+    assert (outbox / "clip (2).mp4").stat().st_size > 0
+    assert not [p.name for p in outbox.iterdir() if p.name.startswith(".")]
+    assert len(accepted(calls(emu, "output"))) == 1, "the whole file took the next name"
 
 
 async def test_a_job_journaled_at_delivered_finishes_the_moves_without_calling_for_the_result(

@@ -15,13 +15,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from itertools import combinations, permutations
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic.functional_validators import model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,175 +26,40 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from nemowatch import __version__
 from nemowatch.errors import ConfigError
+from nemowatch.sections import (
+    IGNORED,
+    ApiSettings,
+    ExportSettings,
+    FolderSettings,
+    HistorySettings,
+    JobSettings,
+    LoggingSettings,
+    NotifySettings,
+    PresetSettings,
+    WatchSettings,
+    WebSettings,
+    folder_problems,
+)
 
-Seconds = float
-
-#: the longest duration a setting may hold: longer is a typo, and some would not
-#: even fit a timer (`rescan_seconds = 1e12` overflows the scheduler)
-WEEK = 7 * 24 * 3600.0
-#: (inner, outer): the only folders that may lie inside another, as the defaults do
-MAY_NEST = {("work", "inbox"), ("archive", "outbox"), ("failed", "outbox"), ("state", "outbox")}
-
-
-def bounded(default: float, *, least: float = 0.0, above: bool = False, most: float = WEEK) -> Any:
-    """A number field that must be finite, from `least` (excluded when `above`) to `most`."""
-    if above:
-        return Field(default, allow_inf_nan=False, gt=least, le=most)
-    return Field(default, allow_inf_nan=False, ge=least, le=most)
-
-
-class Section(BaseModel):
-    """A section of the file: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-def _expand(value: Path | None) -> Path | None:
-    return None if value is None else Path(os.path.expanduser(value))
-
-
-class FolderSettings(Section):
-    inbox: Path = Path("~/NemoInbox")
-    outbox: Path = Path("~/NemoOutbox")
-    failed: Path = Path("~/NemoFailed")
-    #: claimed jobs; default `<inbox>/.nemowatch` (must share the inbox's filesystem)
-    work: Path | None = None
-    #: originals after success; default `<outbox>/originals`
-    archive: Path | None = None
-    #: token cache, status file, history; default `$XDG_STATE_HOME/nemowatch`
-    state: Path | None = None
-
-    _expand_paths = field_validator("*", mode="after")(_expand)
-
-    @property
-    def work_dir(self) -> Path:
-        return self.work or self.inbox / ".nemowatch"
-
-    @property
-    def archive_dir(self) -> Path:
-        return self.archive or self.outbox / "originals"
-
-    @property
-    def state_dir(self) -> Path:
-        if self.state is None:  # filled in by load(); a bare Settings() falls back here
-            return Path(os.path.expanduser("~/.local/state/nemowatch"))
-        return self.state
-
-    @model_validator(mode="after")
-    def _apart(self) -> FolderSettings:
-        problems = folder_problems(self)
-        if problems:  # one error; _problems() splits it into its lines again
-            raise PydanticCustomError("folders", "{text}", {"text": "\n".join(problems)})
-        return self
-
-
-def folder_problems(folders: FolderSettings) -> list[str]:
-    """Folders that would lose files or loop: the same folder twice, one inside another
-    (but as `MAY_NEST` allows), the root or the home folder itself (which the watcher,
-    or pruning the failed and archive folders, would take for their own)."""
-    paths = {"inbox": folders.inbox, "work": folders.work_dir, "outbox": folders.outbox}
-    paths |= {"failed": folders.failed, "archive": folders.archive_dir, "state": folders.state_dir}
-    real = {key: Path(os.path.realpath(path)) for key, path in paths.items()}
-    off_limits = {Path("/"): "the root folder", Path.home().resolve(): "your home folder itself"}
-    default = {key: ", its default" if getattr(folders, key) is None else "" for key in paths}
-    named = {key: f"folders.{key} ({path}{default[key]})" for key, path in paths.items()}
-    problems = [f"{named[k]} is {off_limits[p]}" for k, p in real.items() if p in off_limits]
-    for one, other in combinations(paths, 2):
-        if real[one] == real[other]:
-            problems.append(f"{named[one]} and {named[other]} are the same folder")
-    for inner, outer in permutations(paths, 2):
-        if real[outer] in real[inner].parents and real[outer] not in off_limits:
-            if (inner, outer) not in MAY_NEST:
-                why = INSIDE_INBOX if outer == "inbox" else INSIDE
-                problems.append(f"{named[inner]} is inside {named[outer]}: {why}")
-    return problems
-
-
-#: why a folder may not lie inside another
-INSIDE_INBOX = "whatever lands there would be taken for new work"
-INSIDE = "only the work folder may be in the inbox, and archive, failed, state in the outbox"
-
-#: names never picked up: hidden files, downloads and copies in progress, and
-#: what file managers and NAS boxes leave in every folder
-IGNORED: tuple[str, ...] = (".*", "*.part", "*.crdownload", "*.tmp", "*.download", "~$*")
-IGNORED += ("Thumbs.db", "desktop.ini", ".DS_Store", "@eaDir", "$RECYCLE.BIN", "#recycle")
-
-
-class WatchSettings(Section):
-    settle_seconds: Seconds = bounded(2.0, least=0.1)
-    rescan_seconds: Seconds = bounded(60, least=0.1)
-    polling: bool = False
-    pair_wait_seconds: Seconds = bounded(10)
-    default_instructions: str = ""
-    ignore_patterns: list[str] = Field(default_factory=lambda: list(IGNORED))
-
-
-class ApiSettings(Section):
-    base_url: str = "https://mega-api-prod.nemovideo.ai"
-    web_url: str = "https://nemovideo.com"
-    token: SecretStr = SecretStr("")
-    language: str = "en"
-    sse_idle_timeout_seconds: Seconds = bounded(600, above=True)
-    recovery_first_wait_seconds: Seconds = bounded(30)
-    recovery_wait_seconds: Seconds = bounded(60)
-    recovery_max_checks: int = Field(5, ge=1, le=1000)
-    client_id: str = ""
-    client_id_file: Path = Path("~/.config/nemovideo/client_id")
-    skill_source: str = "nemowatch"
-    skill_version: str = __version__
-    skill_platform: str = "nemowatch-linux"
-    connect_timeout_seconds: Seconds = bounded(10, above=True)
-    read_timeout_seconds: Seconds = bounded(60, above=True)
-    retry_base_seconds: Seconds = bounded(1.0)
-    retry_max_seconds: Seconds = bounded(60)
-    rate_limit_seconds: Seconds = bounded(30)
-
-    _expand_paths = field_validator("client_id_file", mode="after")(_expand)
-
-    @field_validator("base_url", "web_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-
-class JobSettings(Section):
-    max_parallel: int = Field(2, ge=1, le=64)
-    max_parallel_uploads: int = Field(1, ge=1, le=64)
-    max_file_mb: float = bounded(500, above=True, most=1024 * 1024)
-    min_credits: int = Field(50, ge=0)
-    credit_check_minutes: float = bounded(10, above=True, most=WEEK / 60)
-    retries: int = Field(4, ge=0, le=100)
-    after_success: Literal["archive", "keep", "delete"] = "archive"
-    write_report: bool = True
-    #: a job fails for the network only once it was away this long (0: never)
-    network_give_up_minutes: float = bounded(0, most=WEEK / 60)
-    #: one job's own 5xx/429/timeouts: keep trying this long, then fail at that safe step
-    transient_give_up_minutes: float = bounded(60, most=WEEK / 60)
-    stop_grace_seconds: Seconds = bounded(20)
-    keep_originals_days: float = bounded(0, most=36500)
-    keep_failed_days: float = bounded(0, most=36500)
-
-
-class ExportSettings(Section):
-    format: str = "mp4"
-    quality: str = "high"
-    poll_first_seconds: Seconds = bounded(2.0, above=True)
-    poll_max_seconds: Seconds = bounded(30.0, above=True)
-    state_settle_seconds: Seconds = bounded(5.0)
-    timeout_seconds: Seconds = bounded(900, above=True)
-
-
-class LoggingSettings(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+__all__ = [
+    "IGNORED",
+    "ApiSettings",
+    "ExportSettings",
+    "FolderSettings",
+    "HistorySettings",
+    "JobSettings",
+    "Loaded",
+    "LoggingSettings",
+    "NotifySettings",
+    "PresetSettings",
+    "Settings",
+    "WatchSettings",
+    "WebSettings",
+    "folder_problems",
+    "load",
+    "merge_reload",
+]
 
 
 class Settings(BaseSettings):
@@ -213,6 +75,10 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    presets: dict[str, PresetSettings] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

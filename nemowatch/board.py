@@ -20,7 +20,7 @@ from pathlib import Path
 from nemowatch import status
 from nemowatch.conditions import Conditions
 from nemowatch.jobs import events
-from nemowatch.notify import Notifier
+from nemowatch.systemd import Notifier
 from nemowatch.watch.rules import Waiting
 
 log = logging.getLogger("nemowatch")

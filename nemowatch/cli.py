@@ -159,7 +159,7 @@ def _emulator(argv: list[str]) -> int:
 def _run(args: argparse.Namespace, loaded: config.Loaded) -> int:
     from nemowatch.api import open_client
     from nemowatch.daemon import Daemon
-    from nemowatch.notify import Notifier
+    from nemowatch.systemd import Notifier
 
     notifier = Notifier(os.environ.get("NOTIFY_SOCKET"), _watchdog_usec(os.environ))
 

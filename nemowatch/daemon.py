@@ -30,7 +30,7 @@ from nemowatch.jobs import events
 from nemowatch.jobs.claim import claim, request_for, resumable
 from nemowatch.jobs.context import Context
 from nemowatch.lock import DaemonLocks
-from nemowatch.notify import Notifier
+from nemowatch.systemd import Notifier
 from nemowatch.watch.batches import Batches
 from nemowatch.watch.inbox import Inbox
 from nemowatch.watch.observer import InboxWatcher, WatchEvent

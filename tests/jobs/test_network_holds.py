@@ -31,7 +31,7 @@ from nemowatch.jobs import events
 from nemowatch.jobs.context import Context, Outcome
 from nemowatch.jobs.model import Job, JobStage, TurnState
 from nemowatch.network import NETWORK, NetworkWatch
-from nemowatch.notify import Notifier
+from nemowatch.systemd import Notifier
 from nemowatch.workers import WorkerPool
 
 

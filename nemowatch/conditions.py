@@ -66,10 +66,14 @@ class Conditions:
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._on_change = on_change
+        self._listeners: list[Callable[[], None]] = [on_change] if on_change else []
         self._active: dict[str, Condition] = {}
         self._probes: dict[str, Probe] = {}
         self._released = asyncio.Event()
+
+    def listen(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` after any condition is raised, changed or released."""
+        self._listeners.append(on_change)
 
     def set_probe(self, name: str, probe: Probe) -> None:
         """How condition `name` is checked again (the daemon schedules `probe()`)."""
@@ -138,8 +142,8 @@ class Conditions:
                 self.release(condition.name)
 
     def _changed(self) -> None:
-        if self._on_change is not None:
-            self._on_change()
+        for listener in self._listeners:
+            listener()
 
 
 def _describe(work: Work) -> str:

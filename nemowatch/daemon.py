@@ -19,17 +19,18 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from nemowatch import prune
+from nemowatch import prune, reload
 from nemowatch.account import Account
 from nemowatch.api import NemoClient
 from nemowatch.board import StatusBoard
 from nemowatch.conditions import Conditions
-from nemowatch.config import Settings, merge_reload
+from nemowatch.config import Settings
 from nemowatch.errors import ConfigError
 from nemowatch.jobs import events
 from nemowatch.jobs.claim import claim, request_for, resumable
 from nemowatch.jobs.context import Context
 from nemowatch.lock import DaemonLocks
+from nemowatch.outlets import Outlets
 from nemowatch.systemd import Notifier
 from nemowatch.watch.batches import Batches
 from nemowatch.watch.inbox import Inbox
@@ -95,6 +96,9 @@ class Daemon:
         self.scheduler = AsyncIOScheduler()
         self._wake_at: float | None = None  # the inbox's next look (monotonic), if no event
         self.locks = DaemonLocks([folders.work_dir, folders.state_dir])
+        self.outlets = Outlets(
+            lambda: self.settings, self.bus, self.conditions, self.scheduler, self.pool.queue.qsize
+        )
 
     @property
     def settings(self) -> Settings:
@@ -152,6 +156,7 @@ class Daemon:
         self.scheduler.start()
         self.board.write(force=True)
         self.notifier.ready()
+        self.outlets.start()
         queued = self.pool.queue.qsize()
         log.info(
             "watching %s (outbox %s); %d job(s) resumed", folders.inbox, folders.outbox, queued
@@ -179,7 +184,9 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.ctx.stopping.set()
-        await self.pool.stop(self.settings.jobs.stop_grace_seconds)
+        grace = self.settings.jobs.stop_grace_seconds
+        await self.pool.stop(grace)
+        await self.outlets.stop(grace)
         await self.bus.stop()
         self.board.write(force=True, stopped=True)
         log.info("stopped")
@@ -231,19 +238,6 @@ class Daemon:
             self.notifier.ready()
 
     def _apply(self, new: Settings) -> None:
-        merged, kept = merge_reload(self.settings, new)
-        if kept:
-            log.warning(
-                "reload: %s changed; that takes a restart (kept as before)", ", ".join(kept)
-            )
-        self.ctx.settings = merged
-        self.ctx.uploads = asyncio.Semaphore(merged.jobs.max_parallel_uploads)
-        self.inbox.reconfigure(merged.watch)
-        self.client.reconfigure(merged.api, merged.export)
-        logging.getLogger().setLevel(merged.logging.level)
-        self.scheduler.reschedule_job(
-            "rescan", trigger="interval", seconds=merged.watch.rescan_seconds
-        )
-        self.account.schedule(self.scheduler, merged.jobs.credit_check_minutes * 60)
+        reload.apply(new, self.ctx, self.client, self.scheduler, self.inbox.reconfigure)
+        self.account.schedule(self.scheduler, self.settings.jobs.credit_check_minutes * 60)
         self.pool.resize()
-        log.info("configuration reloaded (%d job(s) at once)", merged.jobs.max_parallel)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from nemowatch.jobs.model import Job, JobStage
 
@@ -26,9 +26,15 @@ class JobEvent:
     job_id: str
     name: str
     at: float = field(default_factory=time.time, kw_only=True)
+    #: a copy of the journal as the job ended (for the history), on the events that end it
+    record: Job | None = field(default=None, kw_only=True, compare=False, repr=False)
+    #: whether `of()` attaches `record`
+    ends_job: ClassVar[bool] = False
 
     @classmethod
     def of(cls, job: Job, **fields: Any) -> Self:
+        if cls.ends_job:
+            fields.setdefault("record", job.model_copy(deep=True))
         return cls(job.id, job.name, **fields)
 
 
@@ -87,12 +93,14 @@ class Released(JobEvent):
 
 @dataclass(frozen=True)
 class Delivered(JobEvent):
+    ends_job: ClassVar[bool] = True
     result: str = ""
     report: str | None = None
 
 
 @dataclass(frozen=True)
 class Failed(JobEvent):
+    ends_job: ClassVar[bool] = True
     stage: str = ""
     message: str = ""
     code: int | None = None
@@ -100,6 +108,7 @@ class Failed(JobEvent):
 
 @dataclass(frozen=True)
 class Cancelled(JobEvent):
+    ends_job: ClassVar[bool] = True
     stage: str = ""
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,22 +25,33 @@ from nemowatch.api import NemoClient
 from nemowatch.board import StatusBoard
 from nemowatch.conditions import Conditions
 from nemowatch.config import Settings
+from nemowatch.disk import DiskWatch
 from nemowatch.errors import ConfigError
+from nemowatch.intake import Intake
 from nemowatch.jobs import events
-from nemowatch.jobs.claim import claim, request_for, resumable
+from nemowatch.jobs.claim import resumable
 from nemowatch.jobs.context import Context
+from nemowatch.jobs.journal import JobFolder
 from nemowatch.lock import DaemonLocks
 from nemowatch.outlets import Outlets
 from nemowatch.systemd import Notifier
 from nemowatch.watch.batches import Batches
-from nemowatch.watch.inbox import Inbox
-from nemowatch.watch.observer import InboxWatcher, WatchEvent
+from nemowatch.watch.observer import WatchEvent
 from nemowatch.workers import WorkerPool
 
 log = logging.getLogger("nemowatch")
 
 RESCAN, STOP, RELOAD = "rescan", "stop", "reload"
 Event = WatchEvent | str
+
+
+def on_loop(function: Callable[..., object]) -> Callable[..., Awaitable[None]]:
+    """`function` as a coroutine: the scheduler runs plain functions in a thread."""
+
+    async def run(*args: object) -> None:
+        function(*args)
+
+    return run
 
 
 class Daemon:
@@ -80,20 +91,19 @@ class Daemon:
         self.account = Account(
             client, self.conditions, lambda: self.settings.jobs, self.board.set_credits
         )
-        self.inbox = Inbox(
-            folders.inbox,
-            folders.work_dir,
-            settings.watch,
-            time.monotonic,
-            skip=(folders.outbox, folders.failed),
-        )
-        self.watcher = InboxWatcher(
-            folders.inbox,
-            polling=settings.watch.polling,
-            on_event=self.events.put_nowait,
-            work_dir=folders.work_dir,
-        )
         self.scheduler = AsyncIOScheduler()
+        self.ctx.disk = self.disk = DiskWatch(
+            self.conditions, lambda: self.settings.folders, settings.watch.disk_check_seconds
+        )
+        self.intake = Intake(
+            settings,
+            self.conditions,
+            self.disk,
+            on_event=self.events.put_nowait,
+            on_claimed=self._claimed,
+            rescan=lambda: self.events.put_nowait(RESCAN),
+        )
+        self.ctx.folder_watch = self.intake.folders
         self._wake_at: float | None = None  # the inbox's next look (monotonic), if no event
         self.locks = DaemonLocks([folders.work_dir, folders.state_dir])
         self.outlets = Outlets(
@@ -141,16 +151,16 @@ class Daemon:
             path.mkdir(parents=True, exist_ok=True)
         self.bus.start()
         self._adopt_journals()
-        self.watcher.start(asyncio.get_running_loop())
-        self.inbox.scan()
+        self.intake.start(asyncio.get_running_loop())
         self._plan_and_claim()
         self.pool.resize()
         jobs, rescan = self.settings.jobs, self.settings.watch.rescan_seconds
-        self.scheduler.add_job(
-            self.events.put_nowait, "interval", [RESCAN], seconds=rescan, id="rescan"
-        )
+        add = self.scheduler.add_job
+        add(on_loop(self.events.put_nowait), "interval", [RESCAN], seconds=rescan, id="rescan")
+        every = self.settings.watch.folder_check_seconds
+        add(on_loop(self.intake.folders.check), "interval", seconds=every, id="folders")
         # a heartbeat for updated_at; changes are written by the board within a second
-        self.scheduler.add_job(self.board.write, "interval", seconds=30, args=[True], id="status")
+        add(on_loop(self.board.write), "interval", seconds=30, args=[True], id="status")
         self.account.schedule(self.scheduler, jobs.credit_check_minutes * 60)
         prune.schedule(self.scheduler, lambda: self.settings)  # old archives and failures
         self.scheduler.start()
@@ -180,12 +190,13 @@ class Daemon:
 
     async def shutdown(self) -> None:
         self.notifier.stopping()
-        self.watcher.stop()
+        self.intake.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.ctx.stopping.set()
         grace = self.settings.jobs.stop_grace_seconds
         await self.pool.stop(grace)
+        await self.disk.stop()
         await self.outlets.stop(grace)
         await self.bus.stop()
         self.board.write(force=True, stopped=True)
@@ -198,23 +209,18 @@ class Daemon:
             self._reconfigure()
         elif event == RESCAN:
             self.locks.check()
-            self.inbox.scan()
+            self.intake.rescan()
             self._adopt_journals()  # put back by `nemowatch retry`
         elif isinstance(event, WatchEvent):
-            self.inbox.note(event.path, closed=event.closed, at=event.at)
+            self.intake.note(event)
 
     def _plan_and_claim(self) -> None:
-        plan = self.inbox.plan()
-        self.board.set_waiting(plan.waiting)
-        self._wake_at = plan.wake_at
-        for ready in plan.ready:
-            if self.should_exit.is_set():
-                break
-            folder = claim(request_for(ready), self.settings.folders.work_dir)
-            self.inbox.forget([ready.folder] if ready.folder else ready.files)
-            if folder is not None:
-                self.pool.add(folder)
-                self.bus.emit(events.Claimed(folder.path.name, ready.name))
+        waiting, self._wake_at = self.intake.plan_and_claim(self.should_exit.is_set)
+        self.board.set_waiting(waiting)
+
+    def _claimed(self, folder: JobFolder, name: str) -> None:
+        self.pool.add(folder)
+        self.bus.emit(events.Claimed(folder.path.name, name))
 
     def _adopt_journals(self) -> None:
         """Queue each unfinished job of the work folder that the pool does not have yet."""
@@ -238,6 +244,6 @@ class Daemon:
             self.notifier.ready()
 
     def _apply(self, new: Settings) -> None:
-        reload.apply(new, self.ctx, self.client, self.scheduler, self.inbox.reconfigure)
+        reload.apply(new, self.ctx, self.client, self.scheduler, self.intake.inbox.reconfigure)
         self.account.schedule(self.scheduler, self.settings.jobs.credit_check_minutes * 60)
         self.pool.resize()

@@ -75,8 +75,11 @@ class DaemonLock:
                     raise AlreadyRunningError(self.path, str(holder) if holder else None) from None
                 time.sleep(0.1)
         mine = {"host": socket.gethostname(), "pid": os.getpid(), "since": self._since}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(mine).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(mine).encode(), 0)
+        except OSError as exc:  # a full disk: the lock holds all the same, unnamed
+            log.warning("the lock file %s cannot name its holder: %s", self.path, exc.strerror)
         self._fd = fd
 
     @property

@@ -140,6 +140,10 @@ class WatchSettings(Section):
     rescan_seconds: Seconds = bounded(60, least=0.1)
     polling: bool = False
     pair_wait_seconds: Seconds = bounded(10)
+    #: while a folder is full or unwritable (the condition "disk"), look again this often
+    disk_check_seconds: Seconds = bounded(30, least=0.1)
+    #: how often the inbox, outbox and failed folder are checked to be there
+    folder_check_seconds: Seconds = bounded(5, least=0.1)
     default_instructions: str = ""
     ignore_patterns: list[str] = Field(default_factory=lambda: list(IGNORED))
 

@@ -61,7 +61,12 @@ class ClientIdSource:
             log.warning("the configured client id was refused; using a new one for this run")
             self._configured = value
             return value
-        write_atomic(self._path, (value + "\n").encode())
+        try:
+            write_atomic(self._path, (value + "\n").encode())
+        except OSError as exc:  # kept for this run: a new id per call would spend the quota
+            log.warning("cannot save the client id in %s (%s)", self._path, exc.strerror or exc)
+            self._configured = value
+            return value
         log.info("created client id file %s", self._path)
         return value
 

@@ -11,6 +11,7 @@ its own loop only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,8 @@ class Tokens:
         self._user_token = api.token.get_secret_value().strip()
         redact.register(self._user_token)
         self._token: str | None = self._user_token or None
+        #: why the token in hand is not in the cache (shown by `status`), or None
+        self.unsaved: str | None = None
 
     def set_user_token(self, token: str) -> None:
         """The user's token changed (a reload); "" means an anonymous one, fetched when needed.
@@ -123,7 +126,8 @@ class Tokens:
         async with self._lock:
             if self._token and self._token != failed:
                 return self._token  # another call renewed it meanwhile
-            self._cache.forget()
+            with contextlib.suppress(OSError):  # the token in memory is replaced anyway
+                self._cache.forget()
             self._token = await self._acquire(self._client_ids.get())
             return self._token
 
@@ -133,6 +137,14 @@ class Tokens:
         except ClientIdError:
             anon = await self._fetch(self._client_ids.regenerate())
         lifetime = anon.expires_in or ANONYMOUS_TOKEN_DAYS * 86400
-        self._cache.save(CachedToken(anon.token, self._client_ids.get(), time.time() + lifetime))
+        try:
+            self._cache.save(
+                CachedToken(anon.token, self._client_ids.get(), time.time() + lifetime)
+            )
+        except OSError as exc:  # a full or read-only state folder: the token still works
+            self.unsaved = f"the token cache cannot be saved ({exc.strerror or exc})"
+            log.warning("%s; the token is kept in memory until nemowatch stops", self.unsaved)
+        else:
+            self.unsaved = None
         log.info("obtained an anonymous NemoVideo token (%s credits)", anon.credits)
         return anon.token

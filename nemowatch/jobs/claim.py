@@ -149,8 +149,12 @@ def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
         problem=request.problem,
         media_stat=_media_stat(request.media, expected),
     )
-    folder.path.mkdir(parents=True)
-    folder.save(job)
+    try:
+        folder.path.mkdir(parents=True)
+        folder.save(job)
+    except OSError:
+        remove_tree(folder.path)  # a full or read-only work folder: nothing was moved
+        raise
     if complete(folder, job, expected):
         return folder
     return None
@@ -193,6 +197,9 @@ def complete(folder: JobFolder, job: Job, expected: dict[Path, tuple[int, int]])
         log.info("claim of %s dropped (%s); its files stay in the inbox", job.name, exc)
         undo(folder, job)
         return False
+    except OSError:
+        undo(folder, job)  # a file that cannot be moved: what was moved goes back
+        raise
     log.info("%s: claimed as %s", job.name, job.id)
     return True
 

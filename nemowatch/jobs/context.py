@@ -16,6 +16,8 @@ from enum import StrEnum
 from nemowatch.api import NemoClient
 from nemowatch.conditions import Conditions, Work
 from nemowatch.config import Settings
+from nemowatch.disk import DiskWatch
+from nemowatch.folderwatch import FolderWatch
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Job, JobStage
@@ -60,6 +62,10 @@ class Context:
     results: finish.Results = field(default_factory=finish.InboxResults)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
+    #: where a full or unwritable folder is reported (None: the job fails instead)
+    disk: DiskWatch | None = None
+    #: looks at the outbox and failed folder when a write there finds them gone
+    folder_watch: FolderWatch | None = None
 
 
 class JobRun:

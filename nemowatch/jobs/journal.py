@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from nemowatch.errors import InputError, JobRemovedError
+from nemowatch.errors import InputError, JobRemovedError, NemoError
 from nemowatch.fsutil import write_atomic
-from nemowatch.jobs.model import JOURNAL_VERSION, Job
+from nemowatch.jobs.model import JOURNAL_VERSION, Job, JobStage
 from nemowatch.redact import redact
 
 JOURNAL = "job.json"
@@ -73,11 +73,21 @@ class JobFolder:
         log.log(level, "%s: %s", job.name, message)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {logging.getLevelName(level):<7} {message}\n"
-        if self._log is not None:
-            self._log.write(line)
-            return
-        with self.log_file.open("a", encoding="utf-8") as f:
-            f.write(line)
+        try:
+            if self._log is not None:
+                self._log.write(line)
+                return
+            with self.log_file.open("a", encoding="utf-8") as f:
+                f.write(line)
+        except OSError:
+            pass  # a full disk, a removed folder: the daemon's log has the line
+
+    def failed_on_disk(self) -> bool:
+        """Whether the journal on disk says the job failed (its failure was recorded)."""
+        try:
+            return self.load().stage is JobStage.FAILED
+        except (OSError, ValueError, NemoError):
+            return False
 
     @contextmanager
     def log_kept_open(self) -> Iterator[None]:

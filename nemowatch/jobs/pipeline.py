@@ -15,6 +15,7 @@ DESIGN.md maps onto the handlers:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from pathlib import Path
@@ -37,6 +38,7 @@ from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, inbox_names, read_instructions, split_turns
 from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
+from nemowatch.jobs.environment import holding
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason, keeps_trying
@@ -122,6 +124,8 @@ class Pipeline(TurnSteps):
             except TidyingError as exc:
                 self.folder.note(job, f"{exc}; tried again later", level=logging.WARNING)
                 return Outcome.DEFERRED
+            except OSError as exc:  # a full disk, a vanished outbox: the job waits
+                return self._held(holding(self.ctx, exc))
         return Outcome.DONE
 
     async def _step(self) -> None:
@@ -147,7 +151,8 @@ class Pipeline(TurnSteps):
         """Record which condition holds the job (its reason lives in the registry)."""
         job = self.job
         job.held = condition.name
-        self.save()
+        with contextlib.suppress(OSError):  # informative only: the registry holds the reason
+            self.save()
         self.note(f"held at {job.stage.value}: {condition.reason}")
         self.ctx.emit(
             events.Held.of(job, stage=job.stage, condition=condition.name, reason=condition.reason)
@@ -156,7 +161,13 @@ class Pipeline(TurnSteps):
 
     def _fail(self, exc: BaseException) -> Outcome:
         job = self.job
-        finish.fail(self.folder, job, exc, self.ctx.settings, self.ctx.results)
+        try:
+            finish.fail(self.folder, job, exc, self.ctx.settings, self.ctx.results)
+        except OSError as again:
+            condition = holding(self.ctx, again)
+            if not self.folder.failed_on_disk():
+                return self._held(condition)  # not journaled: tried again once it can be
+            self.note(f"to the failed folder once it takes writes again ({condition.reason})")
         failure = job.failure
         assert failure is not None
         self.ctx.emit(

@@ -7,13 +7,13 @@ from the fingerprint taken before the turn; it is never sent again.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from nemowatch.api import TurnEvent
 from nemowatch.errors import (
     AgentError,
     EditNotAppliedError,
-    InputError,
     OutOfCreditsError,
     RateLimitedError,
     ServerError,
@@ -144,14 +144,12 @@ class TurnSteps(JobRun):
     def _check_outbox(self) -> None:
         """What could fail only after paying is checked before: the outbox, the result's name."""
         job, outbox = self.job, self.ctx.settings.folders.outbox
-        try:
+        if self.ctx.folder_watch is None:  # `submit`: the outbox is made when missing
             outbox.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"the outbox {outbox} cannot be made: {exc}; nothing was paid"
-            ) from exc
-        if not os.access(outbox, os.W_OK | os.X_OK):
-            raise InputError(f"the outbox {outbox} is not writable; nothing was paid")
+        if not outbox.is_dir():  # the daemon waits for it ("folder missing"), unpaid
+            raise FileNotFoundError(errno.ENOENT, "the outbox is missing", str(outbox))
+        if not os.access(outbox, os.W_OK | os.X_OK):  # the condition "disk", unpaid
+            raise PermissionError(errno.EACCES, "the outbox is not writable", str(outbox))
         if job.result_stem is None:
             job.result_stem = fitting_stem(outbox, job.name)
             if job.result_stem != job.name:

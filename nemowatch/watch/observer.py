@@ -165,6 +165,7 @@ class InboxWatcher:
         self._work_dir = work_dir if work_dir is not None else inbox / ".nemowatch"
         self._poll_seconds = poll_seconds
         self._observer: BaseObserver | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start watching; events reach `on_event` on `loop`.
@@ -194,7 +195,26 @@ class InboxWatcher:
         except BaseException:
             observer.stop()  # also ends the threads of a half-started observer
             raise
-        self._observer = observer
+        self._observer, self._loop = observer, loop
+
+    def alive(self) -> bool:
+        """Whether watchdog's threads (the observer and each folder's emitter) still run."""
+        observer = self._observer
+        if observer is None:
+            return False
+        return observer.is_alive() and all(e.is_alive() for e in observer.emitters)
+
+    def restart(self) -> None:
+        """Watch afresh (the inbox came back, or a thread died); the inbox must be there.
+
+        Raises:
+            OSError: the inbox cannot be watched.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the inbox watcher was never started")
+        self.stop()
+        self.start(loop)
 
     def stop(self) -> None:
         """Stop watching and join watchdog's threads; safe to call more than once."""

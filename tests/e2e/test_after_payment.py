@@ -32,21 +32,6 @@ def test_a_name_too_long_for_the_results_is_shortened_before_paying(
     assert not [p for p in daemon.outbox.iterdir() if p.name.startswith(".")]
 
 
-def test_an_outbox_that_cannot_be_written_fails_the_job_before_any_turn_is_paid(
-    make_daemon: Callable[..., Daemon], sample_video: Path
-) -> None:
-    daemon = make_daemon()
-    daemon.start()
-    # the outbox is replaced by a file under the running daemon (a mistaken script)
-    shutil.rmtree(daemon.outbox)
-    daemon.outbox.write_text("a file where the outbox should be")
-    daemon.drop_pair(sample_video, "clip")
-    (failed,) = wait_for(daemon.failures, 40, "the job to fail")
-    assert daemon.stop() == 0
-    assert daemon.calls("run_sse") == [], "nothing may be paid for a result that cannot be kept"
-    assert "nothing was paid" in (failed / "error.txt").read_text()
-
-
 def test_an_archive_that_fails_after_delivery_leaves_the_job_delivered_and_is_tried_again(
     make_daemon: Callable[..., Daemon], sample_video: Path, tmp_path: Path
 ) -> None:

@@ -80,6 +80,11 @@ class InputError(NemoError):
 class EditNotAppliedError(NemoError):
     """A turn's stream broke and the project never changed afterwards."""
 
+    def __init__(self, message: str, *, cause: str | None = None) -> None:
+        super().__init__(message)
+        #: the service's fault that broke the stream (None: it answered, and nothing changed)
+        self.cause = cause
+
 
 class FileChangedError(NemoError):
     """A file's size or mtime differs from when it was found settled; the claim is undone."""

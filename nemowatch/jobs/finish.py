@@ -131,7 +131,7 @@ def fail(
     folder: JobFolder, job: Job, exc: BaseException, settings: Settings, results: Results
 ) -> None:
     """Record the failure in the journal, then hand the files to `results`."""
-    sentence, advice = explain(exc)
+    sentence, advice = explain(exc, known_as(folder, job, exc))
     job.failure = Failure(
         message=redact(sentence),  # it may quote the service's message, token and all
         stage=job.stage.value,
@@ -142,6 +142,20 @@ def fail(
     job.move_to(JobStage.FAILED)
     folder.save(job)
     results.failed(folder, job, settings)
+
+
+def known_as(folder: JobFolder, job: Job, exc: BaseException) -> str | None:
+    """The file a local error concerns, as the person knows it: where it was in the inbox."""
+    name = getattr(exc, "filename", None)
+    if not isinstance(name, str):
+        return None
+    path = Path(name)
+    if folder.files not in path.parents:
+        return name
+    inside = path.relative_to(folder.files)
+    if "" in job.origins:  # a bundle: its folder was moved whole
+        return str(Path(job.origins[""]) / inside)
+    return job.origins.get(inside.parts[0], name)
 
 
 def render_report(job: Job, link: str) -> str:

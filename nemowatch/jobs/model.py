@@ -72,6 +72,8 @@ class Turn(BaseModel):
     answer: str = ""
     silent: bool = False
     verified: bool = False
+    #: the fault of the service that broke the turn's stream, if one did
+    interrupted_by: str | None = None
 
     def move_to(self, state: TurnState) -> None:
         if state not in TURN_TRANSITIONS[self.state]:

@@ -9,6 +9,8 @@ later, or holds every job when it is the network (see `nemowatch.network`).
 
 from __future__ import annotations
 
+import errno
+
 from nemowatch.conditions import Work
 from nemowatch.errors import (
     AgentError,
@@ -104,8 +106,27 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
 ]
 
 
-def explain(exc: BaseException) -> tuple[str, str]:
-    """(one plain sentence, what to do next) for a job that failed with `exc`."""
+def explain(exc: BaseException, shown: str | None = None) -> tuple[str, str]:
+    """(one plain sentence, what to do next) for a job that failed with `exc`.
+
+    Args:
+        shown: the file a local error concerns, as the person knows it (its inbox path).
+    """
+    if isinstance(exc, OSError):
+        return explain_local(exc, shown)
+    if isinstance(exc, EditNotAppliedError) and exc.cause:
+        return (
+            f"NemoVideo failed while applying the instructions ({exc.cause}), "
+            "and the project did not change afterwards.",
+            "The fault was on NemoVideo's side, not in your instructions. "
+            "`nemowatch retry NAME --resend` sends that turn once more (paid again); "
+            "plain `nemowatch retry NAME` reads the project again for free.",
+        )
+    if isinstance(exc, ApiCodeError) and (exc.http_status or 0) >= 500:
+        return (
+            f"NemoVideo had a fault on its side (HTTP {exc.http_status}) and kept failing.",
+            "Nothing was paid twice. Run `nemowatch retry NAME` later: it resumes at this step.",
+        )
     for cls, sentence, advice in _EXPLAINED:
         if isinstance(exc, cls):
             if isinstance(exc, ApiCodeError) and exc.api_message:
@@ -117,6 +138,43 @@ def explain(exc: BaseException) -> tuple[str, str]:
             "Run `nemowatch retry NAME`; if it fails the same way, the job needs changing.",
         )
     return f"The job failed unexpectedly: {exc}.", "Run `nemowatch retry NAME`; see job.log."
+
+
+#: local errors: (sentence with {file}, what to do)
+_LOCAL = {
+    errno.ENOSPC: ("The disk holding {file} is full.", "Free some space, then run {retry}."),
+    errno.EDQUOT: ("The disk quota for {file} is used up.", "Free some space, then run {retry}."),
+    errno.EROFS: ("{file} is on a read-only disk.", "Remount it read-write, then run {retry}."),
+    errno.EACCES: (
+        "nemowatch is not allowed to read or write {file} (permission denied).",
+        "Give the user nemowatch runs as access to it (or copy it in as that user), "
+        "then run {retry}.",
+    ),
+    errno.ENAMETOOLONG: (
+        "The name {file} is too long for the disk.",
+        "Rename it shorter and drop it into the inbox again.",
+    ),
+    errno.ENOENT: (
+        "{file} disappeared while the job was using it.",
+        "Put it back (or drop the job again), then run {retry}.",
+    ),
+    errno.EIO: (
+        "The disk reported a read or write error on {file}.",
+        "Check the disk (and copy the file anew), then run {retry}.",
+    ),
+}
+_LOCAL[errno.EPERM] = _LOCAL[errno.EACCES]
+
+
+def explain_local(exc: OSError, shown: str | None) -> tuple[str, str]:
+    """A local disk, permission or name error, naming the file as the person knows it."""
+    file = shown or (str(exc.filename) if exc.filename else "a file of the job")
+    sentence, advice = _LOCAL.get(
+        exc.errno or 0,
+        ("A local error stopped the job at {file}: {why}.", "Fix that, then run {retry}."),
+    )
+    why = exc.strerror or str(exc)
+    return sentence.format(file=file, why=why), advice.format(retry="`nemowatch retry NAME`")
 
 
 def hold_reason(exc: ApiError, *, web_url: str, client_id: str | None) -> str:

@@ -76,6 +76,7 @@ class TurnSteps(JobRun):
             raise
         except (TransportError, ServerError, AgentError) as exc:
             self.note(f"{label}: the stream ended without an answer ({exc}); reading the project")
+            turn.interrupted_by = _shorten(str(exc))
             await self._recover(turn, label)
             return
         turn.answer, turn.silent = result.text, result.silent
@@ -129,7 +130,8 @@ class TurnSteps(JobRun):
                 self.note(f"{label} {how}")
                 return
         raise EditNotAppliedError(
-            f"{label}: the project did not change after {api.recovery_max_checks} checks"
+            f"{label}: the project did not change after {api.recovery_max_checks} checks",
+            cause=turn.interrupted_by,
         )
 
     async def _before_paid_step(self) -> None:

@@ -64,3 +64,20 @@ def test_bad_media_fail_before_upload(tmp_path: Path, name: str, data: bytes, re
 
 def test_good_media_pass(tmp_path: Path) -> None:
     check_media([write(tmp_path / "a.MP4", b"x"), write(tmp_path / "b.mp3", b"y")], JobSettings())
+
+
+def test_local_errors_name_the_file_as_the_person_knows_it_and_one_thing_to_do() -> None:
+    import errno
+
+    from nemowatch.jobs.policy import explain
+
+    work = "/in/.nemowatch/20261206-x/files/clip.mp4"
+    denied = PermissionError(errno.EACCES, "Permission denied", work)
+    sentence, advice = explain(denied, "/in/clip.mp4")
+    assert sentence == "nemowatch is not allowed to read or write /in/clip.mp4 (permission denied)."
+    assert ".nemowatch" not in sentence + advice and "retry NAME" in advice
+    long = OSError(errno.ENAMETOOLONG, "File name too long", work)
+    assert "too long" in explain(long, "/in/clip.mp4")[0]
+    assert "Rename it shorter" in explain(long, "/in/clip.mp4")[1]
+    full = OSError(errno.ENOSPC, "No space left on device", "/out/x.mp4")
+    assert explain(full)[0] == "The disk holding /out/x.mp4 is full."

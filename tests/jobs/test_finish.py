@@ -223,3 +223,20 @@ def test_error_txt_is_a_sentence_then_stage_code_advice_and_the_job() -> None:
         "What to do: Compress or trim it.\n"
         "Job: j1\n"
     )
+
+
+def test_a_local_error_on_a_claimed_file_names_it_by_its_place_in_the_inbox(
+    make_job: MakeJob, settings: Settings
+) -> None:
+    import errno
+
+    folder = make_job()
+    job = folder.load()
+    work_path = folder.files / "clip.mp4"
+    denied = PermissionError(errno.EACCES, "Permission denied", str(work_path))
+    finish.fail(folder, job, denied, settings, finish.InboxResults())
+    lines = failed_lines(settings)
+    inbox_path = job.origins["clip.mp4"]
+    assert lines[0] == f"nemowatch is not allowed to read or write {inbox_path} (permission denied)."
+    assert ".nemowatch" not in lines[0]
+    assert any(line.startswith("What to do: Give the user nemowatch runs as") for line in lines)

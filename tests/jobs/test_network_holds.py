@@ -341,7 +341,7 @@ async def test_a_job_gives_up_after_transient_give_up_minutes_at_that_safe_step(
     assert rounds >= 3
     assert len(calls(emu, "state")) == 1 + (rounds + 1) * (settings.jobs.retries + 1)
     lines = (settings.folders.failed / "clip" / "error.txt").read_text().splitlines()
-    assert lines[0].startswith("NemoVideo kept answering with a server error")
+    assert lines[0].startswith("NemoVideo had a fault on its side (HTTP 503)")
     assert "Stage: edited" in lines and "API code: 503" in lines
     assert len(calls(emu, "run_sse")) == 1
     assert (await client.credits()).available == CREDITS - TURN_COST, "paid once"

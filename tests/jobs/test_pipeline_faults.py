@@ -469,7 +469,9 @@ async def test_a_server_error_on_the_turn_is_never_resent_and_the_project_is_rea
     assert await run(make_job()) is Outcome.FAILED
     assert len(calls(emu, "run_sse")) == 1, "a paid call is never retried"
     assert clock.sleeps == RECOVERY_WAITS
-    assert error_lines(settings)[0].startswith("The editor did not apply the instructions")
+    first = error_lines(settings)[0]  # the service's fault, not the instructions
+    assert first.startswith("NemoVideo failed while applying the instructions (")
+    assert "503" in first and "did not change" in first
 
 
 # -- stream drops, silent turns, recovery ---------------------------------------------------
@@ -548,7 +550,7 @@ async def test_a_stream_dropped_before_the_edit_landed_fails_after_the_last_chec
     assert len(reads) == 1 + checks, "the fingerprint before the turn, then the checks"
     assert clock.sleeps == RECOVERY_WAITS[:checks]
     lines = error_lines(settings)
-    assert lines[0].startswith("The editor did not apply the instructions")
+    assert lines[0].startswith("NemoVideo failed while applying the instructions")
     assert "Stage: uploaded" in lines
     # a plain retry would only read again: the advice names the paying form, on request
     assert any("`nemowatch retry clip --resend`" in line for line in lines)

@@ -8,17 +8,21 @@ outbox like any other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from nemowatch.api import open_client
 from nemowatch.conditions import Conditions
 from nemowatch.config import Settings
+from nemowatch.history import History
+from nemowatch.jobs import events
 from nemowatch.jobs.checks import split_turns
 from nemowatch.jobs.context import Context, Outcome
 from nemowatch.jobs.finish import SubmitResults, error_text
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Job, Turn, new_job_id
 from nemowatch.jobs.pipeline import Pipeline
+from nemowatch.network import NETWORK, NetworkWatch, give_up_in
 from nemowatch.progress import ProgressBars
 
 
@@ -37,6 +41,12 @@ async def submit(settings: Settings, files: list[Path], instructions: str) -> tu
     folder.save(job)
     settings.folders.outbox.mkdir(parents=True, exist_ok=True)
     bars = ProgressBars()
+    history = History.in_state(settings.folders.state_dir)
+
+    def emit(event: events.JobEvent) -> None:
+        bars.handle(event)
+        history.record(event)  # small writes: this one job waits for nothing else
+
     conditions = Conditions()
     try:
         async with open_client(settings) as client:
@@ -46,13 +56,31 @@ async def submit(settings: Settings, files: list[Path], instructions: str) -> tu
                 conditions,
                 asyncio.Semaphore(1),
                 asyncio.Event(),
-                emit=bars.handle,
+                emit=emit,
                 results=SubmitResults(),
             )
-            outcome = await Pipeline(folder, job, ctx).run()
+            outcome = await _run_riding_out_the_network(folder, job, ctx)
     finally:
         bars.close()
+        history.close()
     return outcome, describe(outcome, job, conditions)
+
+
+async def _run_riding_out_the_network(folder: JobFolder, job: Job, ctx: Context) -> Outcome:
+    """Run the job; while the network is away, wait for it (probing with backoff), as the
+    daemon does, and go on where the job stands: a turn sent is read back, never resent."""
+    network = NetworkWatch(ctx.client, ctx.conditions, ctx.stopping)
+    try:
+        while True:
+            outcome = await Pipeline(folder, job, ctx).run()
+            if outcome is not Outcome.HELD or job.held != NETWORK:
+                return outcome
+            network.watch()  # the hold was logged with its reason; ends once it answers
+            give_up = give_up_in(ctx.conditions, ctx.settings.jobs)
+            with contextlib.suppress(TimeoutError):  # then the pipeline fails it for the network
+                await asyncio.wait_for(ctx.conditions.wait_released(NETWORK), give_up)
+    finally:
+        await network.stop()
 
 
 def describe(outcome: Outcome, job: Job, conditions: Conditions) -> str:

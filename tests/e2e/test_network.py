@@ -12,6 +12,8 @@ here, as by default: what releases the jobs is the network's own probe.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from devkit.daemon import Daemon
+from devkit.processes import clean_env
 from devkit.proxy import Proxy
 from devkit.waits import wait_for
 from nemowatch.emulator import EmulatorServer
@@ -143,3 +146,34 @@ def test_with_no_network_at_the_start_nothing_fails_and_the_job_is_delivered_aft
     assert daemon.stop() == 0
     assert daemon.failures() == []
     assert len(daemon.calls("run_sse")) == 1
+
+
+@pytest.mark.timeout(90)
+def test_submit_waits_for_the_network_and_finishes_the_job_after(
+    behind_proxy: Daemon, proxy: Proxy, sample_video: Path
+) -> None:
+    """`submit` rides out an outage as the daemon does: nothing fails, nothing paid twice."""
+    daemon = behind_proxy  # its config only: `submit` runs alone, in the foreground
+    daemon.emulator.control.set(turn_seconds=2)
+    note = daemon.root / "note.txt"
+    note.write_text("Trim the silences")
+    command = [sys.executable, "-m", "nemowatch", "--config", str(daemon.config), "submit"]
+    with subprocess.Popen(
+        [*command, str(sample_video), "-f", str(note)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(None),
+    ) as proc:
+        wait_for(lambda: daemon.calls("run_sse"), 30, "the turn to be sent")
+        proxy.cut()  # the turn's stream breaks: it must be read back, not sent again
+        wait_for(lambda: proc.poll() is None and len(daemon.calls("run_sse")) == 1, 5, "running")
+        time.sleep(3)  # away for a while: the first probe (5 s) fails or finds it back
+        assert proc.poll() is None, "submit waits; it does not fail for the network"
+        proxy.restore()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "result:" in out
+    assert NETWORK_REASON in err
+    assert len(daemon.calls("run_sse")) == 1, "the turn was sent once"
+    assert len(daemon.outputs()) == 1

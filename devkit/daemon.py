@@ -147,8 +147,14 @@ class Daemon:
         )
 
     def wait_started(self, timeout: float = 30) -> None:
-        """Until the daemon has written its first status file (after the startup scan)."""
-        self.wait_for(lambda: (self.state / "status.json").exists(), timeout, "the daemon to start")
+        """Until this daemon has written its first status file (after the startup scan);
+        one left by an earlier run names another pid."""
+        status = self.state / "status.json"
+
+        def started() -> bool:
+            return status.exists() and self.status().get("pid") == self.pid
+
+        self.wait_for(started, timeout, "the daemon to start")
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM (a normal stop), SIGKILL after `timeout`; the exit code (0 if not running)."""

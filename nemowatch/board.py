@@ -74,9 +74,10 @@ class StatusBoard:
             if line is None:
                 line = self.jobs[event.job_id] = status.JobLine(event.job_id, event.name, "")
             line.stage, line.held, line.progress = event.stage.value, None, ""
+            line.since = event.at
         elif isinstance(event, events.Held):
             self.jobs[event.job_id] = status.JobLine(
-                event.job_id, event.name, event.stage.value, held=event.condition
+                event.job_id, event.name, event.stage.value, held=event.condition, since=event.at
             )
         elif isinstance(event, events.Waiting) and line is not None:
             line.progress = event.reason  # the job's own fault: it tries again by itself
@@ -114,13 +115,24 @@ class StatusBoard:
         if not (self._dirty or force):
             return
         self._dirty = False
+        snapshot = self.snapshot(stopped=stopped)
+        try:
+            status.write(self._state_dir, snapshot)
+        except OSError as exc:
+            log.warning("cannot write the status file: %s", exc)
+        self._notifier.status(self.line(snapshot))
+
+    def snapshot(self, *, stopped: bool = False) -> status.Snapshot:
+        """What `status` shows, as of now."""
         active = self._conditions.active()
         reasons = {c.name: c.reason for c in active}
         probe = self._next_probe() if active else None
         checks = [c.next_check or probe for c in active]
         next_check = min((c for c in checks if c), default=None)
         held_lines = [
-            status.JobLine(j.id, j.name, j.stage, j.progress, reasons.get(j.held or "", j.held))
+            status.JobLine(
+                j.id, j.name, j.stage, j.progress, reasons.get(j.held or "", j.held), j.since
+            )
             for j in self.jobs.values()
         ]
         snapshot = status.Snapshot(
@@ -139,11 +151,7 @@ class StatusBoard:
             waiting=[{"path": str(w.path), "reason": w.reason} for w in self.waiting],
             stopped=stopped,
         )
-        try:
-            status.write(self._state_dir, snapshot)
-        except OSError as exc:
-            log.warning("cannot write the status file: %s", exc)
-        self._notifier.status(self.line(snapshot))
+        return snapshot
 
     def line(self, snapshot: status.Snapshot) -> str:
         """What `systemctl status` shows: "2 running, 5 queued" or what holds the work."""

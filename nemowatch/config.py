@@ -10,6 +10,7 @@ section it needs.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ __all__ = [
     "JobSettings",
     "Loaded",
     "LoggingSettings",
+    "MissingConfigError",
     "NotifySettings",
     "PresetSettings",
     "Settings",
@@ -157,16 +159,37 @@ def find_config(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path
     return None, "built-in defaults"
 
 
+class MissingConfigError(ConfigError):
+    """The file named by `--config` or `$NEMOWATCH_CONFIG` is not there: missing, not invalid."""
+
+    def __init__(self, path: Path, origin: str) -> None:
+        super().__init__(str(path), [f"the file named by {origin} does not exist"])
+        self.sentence = (
+            f"the configuration file {path} (named by {origin}) does not exist; "
+            f"create it with `nemowatch config init --path {path}`, or name another file"
+        )
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
 def _must_exist(path: Path, origin: str) -> Path:
     path = Path(os.path.expanduser(path))
+    if path.is_dir():
+        raise ConfigError(str(path), [f"named by {origin}, it is a folder, not a file"])
     if not path.is_file():
-        raise ConfigError(str(path), [f"the file named by {origin} does not exist"])
+        raise MissingConfigError(path, origin)
     return path
 
 
-def load(explicit: Path | None = None) -> Loaded:
-    """Find, read and validate the configuration; every problem becomes a ConfigError."""
-    path, origin = find_config(explicit, os.environ)
+def load(explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> Loaded:
+    """Find, read and validate the configuration; every problem becomes a ConfigError.
+
+    `environ` is only used to say which variable a wrong override came from
+    (the overrides themselves are read by pydantic-settings, from `os.environ`).
+    """
+    environ = os.environ if environ is None else environ
+    path, origin = find_config(explicit, environ)
     source = str(path) if path else "the built-in defaults"
     data: dict[str, Any] = {}
     if path is not None:
@@ -184,26 +207,72 @@ def load(explicit: Path | None = None) -> Loaded:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(source + " (or an environment override)", _problems(exc)) from exc
+        problems, from_env, from_file = _problems(exc, environ)
+        places = [source] if from_file or not from_env else []
+        raise ConfigError(" and ".join(places + ["the environment"] * from_env), problems) from exc
     folders = settings.folders
     folders.work, folders.archive = folders.work_dir, folders.archive_dir
     return Loaded(settings, path, origin)
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    problems = []
+def _problems(exc: ValidationError, environ: Mapping[str, str]) -> tuple[list[str], bool, bool]:
+    """Every problem as a line, and whether any came from the environment, from the file."""
+    problems: list[str] = []
+    from_env = from_file = False
     for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        loc = tuple(str(part) for part in err["loc"])
+        where = ".".join(loc) or "(top level)"
+        if err["type"] == "folders":  # folder_problems(): each one names its keys
+            problems += str(err["ctx"]["text"]).split("\n")
+            from_env |= any(name.upper().startswith("NEMOWATCH_FOLDERS") for name in environ)
+            from_file = True
+            continue
+        variable = override_of(loc, environ)
+        from_env |= variable is not None
+        from_file |= variable is None
+        if variable is not None:
+            where = f"{variable} (sets {where})"
         if err["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown key (check its spelling and section)")
             continue
-        if err["type"] == "folders":  # folder_problems(): each one names its keys
-            problems += str(err["ctx"]["text"]).split("\n")
-            continue
         got = err.get("input")
         shown = "" if isinstance(got, dict | SecretStr) or "token" in where else f" (got {got!r})"
-        problems.append(f"{where}: {err['msg']}{shown}")
-    return problems
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}{shown}")
+    return problems, from_env, from_file
+
+
+def override_of(loc: tuple[str, ...], environ: Mapping[str, str]) -> str | None:
+    """The environment variable that set the key at `loc`, if one did.
+
+    By the precedence of the sources: `NEMOWATCH_<SECTION>__<KEY>` (matched
+    without regard to case, as pydantic-settings does), or a whole section as
+    JSON in `NEMOWATCH_<SECTION>` that holds the key; then the official
+    `NEMO_*` variable of an `[api]` key.
+    """
+    names = {name.upper(): name for name in environ}
+    for depth in range(len(loc), 0, -1):
+        name = names.get("NEMOWATCH_" + "__".join(loc[:depth]).upper())
+        if name is not None and (depth == len(loc) or _holds(environ[name], loc[depth:])):
+            return name
+    if len(loc) == 2 and loc[0] == "api":
+        for variable, key in OFFICIAL_VARIABLES.items():
+            if key == loc[1] and environ.get(variable):
+                return variable
+    return None
+
+
+def _holds(text: str, path: tuple[str, ...]) -> bool:
+    """Whether `text`, a JSON object, has a value at `path`."""
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        return False
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
@@ -211,6 +280,11 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
     token = settings.api.token.get_secret_value()
     data["api"]["token"] = mask_secret(token)
+    from nemowatch.notify.urls import masked_urls  # Apprise is imported only when present
+
+    data["notify"]["urls"] = masked_urls(settings.notify)
+    for key in ("password", "metrics_token"):
+        data["web"][key] = mask_secret(getattr(settings.web, key).get_secret_value())
     return _drop_none(data)
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,15 +25,17 @@ from nemowatch.api import NemoClient
 from nemowatch.board import StatusBoard
 from nemowatch.conditions import Conditions
 from nemowatch.config import Settings
+from nemowatch.control import DaemonControl
 from nemowatch.disk import DiskWatch
-from nemowatch.errors import ConfigError
 from nemowatch.intake import Intake
 from nemowatch.jobs import events
 from nemowatch.jobs.claim import resumable
 from nemowatch.jobs.context import Context
 from nemowatch.jobs.journal import JobFolder
+from nemowatch.localapi import LocalApi
 from nemowatch.lock import DaemonLocks
 from nemowatch.outlets import Outlets
+from nemowatch.scheduling import on_loop
 from nemowatch.systemd import Notifier
 from nemowatch.watch.batches import Batches
 from nemowatch.watch.observer import WatchEvent
@@ -45,15 +47,6 @@ RESCAN, STOP, RELOAD = "rescan", "stop", "reload"
 Event = WatchEvent | str
 
 
-def on_loop(function: Callable[..., object]) -> Callable[..., Awaitable[None]]:
-    """`function` as a coroutine: the scheduler runs plain functions in a thread."""
-
-    async def run(*args: object) -> None:
-        function(*args)
-
-    return run
-
-
 class Daemon:
     def __init__(
         self,
@@ -62,6 +55,7 @@ class Daemon:
         *,
         notifier: Notifier | None = None,
         reload: Callable[[], Settings] | None = None,
+        runtime_dir: str | None = None,
     ) -> None:
         self.client = client
         self.notifier = notifier or Notifier(None)
@@ -88,9 +82,7 @@ class Daemon:
             next_probe=lambda: self.account.next_check(),
         )
         self.bus.subscribe("status board", self.board.handle)
-        self.account = Account(
-            client, self.conditions, lambda: self.settings.jobs, self.board.set_credits
-        )
+        self.account = Account(client, self.conditions, lambda: self.settings.jobs, self._credits)
         self.scheduler = AsyncIOScheduler()
         self.ctx.disk = self.disk = DiskWatch(
             self.conditions, lambda: self.settings.folders, settings.watch.disk_check_seconds
@@ -106,9 +98,19 @@ class Daemon:
         self.ctx.folder_watch = self.intake.folders
         self._wake_at: float | None = None  # the inbox's next look (monotonic), if no event
         self.locks = DaemonLocks([folders.work_dir, folders.state_dir])
-        self.outlets = Outlets(
-            lambda: self.settings, self.bus, self.conditions, self.scheduler, self.pool.queue.qsize
+        self.outlets = Outlets(self.ctx, self.bus, self.scheduler, self.pool.queue.qsize, self.disk)
+        control = DaemonControl(
+            lambda: self.settings,
+            self.conditions,
+            self.pool,
+            self.bus,
+            snapshot=self.board.snapshot,
+            waiting=lambda: self.board.waiting,
+            adopt=lambda: self.events.put_nowait(RESCAN),  # retried jobs: taken now
+            refresh_credits=self.account.refresh,
+            history=self.outlets.history,
         )
+        self.api = LocalApi(control, self.conditions, self.pool.queue.qsize, runtime_dir)
 
     @property
     def settings(self) -> Settings:
@@ -151,6 +153,7 @@ class Daemon:
             path.mkdir(parents=True, exist_ok=True)
         self.bus.start()
         self._adopt_journals()
+        await self.api.start(folders.state_dir)  # a pause from before the restart holds
         self.intake.start(asyncio.get_running_loop())
         self._plan_and_claim()
         self.pool.resize()
@@ -190,23 +193,24 @@ class Daemon:
 
     async def shutdown(self) -> None:
         self.notifier.stopping()
+        grace = self.settings.jobs.stop_grace_seconds
+        await self.api.stop(grace)  # no orders while the workers wind down
         self.intake.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.ctx.stopping.set()
-        grace = self.settings.jobs.stop_grace_seconds
         await self.pool.stop(grace)
         await self.disk.stop()
+        await self.bus.stop()  # the last events reach the history and notifications
         await self.outlets.stop(grace)
-        await self.bus.stop()
         self.board.write(force=True, stopped=True)
         log.info("stopped")
 
     # -- inbox --------------------------------------------------------------
 
     def _note(self, event: Event) -> None:
-        if event == RELOAD:
-            self._reconfigure()
+        if event == RELOAD:  # SIGHUP
+            reload.reconfigure(self._reload, self.notifier, self._apply)
         elif event == RESCAN:
             self.locks.check()
             self.intake.rescan()
@@ -217,6 +221,7 @@ class Daemon:
     def _plan_and_claim(self) -> None:
         waiting, self._wake_at = self.intake.plan_and_claim(self.should_exit.is_set)
         self.board.set_waiting(waiting)
+        self.outlets.waiting(waiting)
 
     def _claimed(self, folder: JobFolder, name: str) -> None:
         self.pool.add(folder)
@@ -229,19 +234,9 @@ class Daemon:
 
     # -- reload and the account -----------------------------------------------
 
-    def _reconfigure(self) -> None:
-        """SIGHUP: read the configuration again; apply what can change while running."""
-        if self._reload is None:
-            return
-        self.notifier.reloading()
-        try:
-            new = self._reload()
-        except ConfigError as exc:
-            log.error("reload rejected, the old configuration stays in force: %s", exc)
-        else:
-            self._apply(new)
-        finally:
-            self.notifier.ready()
+    def _credits(self, balance: float) -> None:
+        self.board.set_credits(balance)
+        self.outlets.credits_read(balance)
 
     def _apply(self, new: Settings) -> None:
         reload.apply(new, self.ctx, self.client, self.scheduler, self.intake.inbox.reconfigure)

@@ -1,15 +1,17 @@
 """`nemowatch doctor`: check the setup and say, for each finding, what to do.
 
 Each check prints one line: `ok`, `warning` or `problem`, its name, what was
-found and, unless ok, what to do. Any problem makes the command exit 1;
-warnings alone exit 0. The machine-side checks live in `doctor_checks`; the
-API check lives here because it is the only one that talks to the network.
+found and, unless ok, what to do (`--json`: the same as data, `to_json`). Any
+problem makes the command exit 1; warnings alone exit 0. The machine-side
+checks live in `doctor_checks`; the API check lives here because it is the
+only one that talks to the network.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +37,20 @@ from nemowatch.errors import (
     TransportError,
 )
 
-__all__ = ["Check", "Level", "System", "check_api", "command", "exit_code", "render", "run_checks"]
+__all__ = [
+    "Check",
+    "Level",
+    "System",
+    "check_api",
+    "command",
+    "exit_code",
+    "render",
+    "run_checks",
+    "to_json",
+]
+
+#: the version of `doctor --json`'s format
+SCHEMA = 1
 
 #: the doctor asks once and quickly; the daemon's own timeouts are for real work
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -136,7 +151,7 @@ def run_checks(
 
     Returns:
         One `Check` per folder, then filesystem (with write-open detection),
-        inotify, config file, API, disk.
+        inotify, config file, API, disk, notifications.
 
     Must not be called from a running event loop (the API check uses
     `asyncio.run`); async callers use `check_api` directly.
@@ -152,8 +167,22 @@ def run_checks(
         check_config_file(config_path),
         asyncio.run(check_api(settings)),
         check_disk_space(folders.outbox, settings.jobs.max_file_mb, system.disk_usage),
+        check_notifications(settings),
     ]
     return checks
+
+
+def check_notifications(settings: Settings) -> Check:
+    """Notification URLs that cannot work: Apprise missing, or a URL it does not know."""
+    from nemowatch.notify.urls import apprise_problem
+
+    notify = settings.notify
+    problem = apprise_problem(notify)
+    if problem is not None:
+        return Check("warning", "notifications", problem, "nothing is sent to those URLs")
+    ways = [f"{len(notify.urls)} URL(s)"] if notify.urls else []
+    ways += ["a command"] if notify.command else []
+    return Check("ok", "notifications", " and ".join(ways) or "none configured")
 
 
 def render(checks: Sequence[Check]) -> str:
@@ -172,13 +201,31 @@ def render(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
+def to_json(checks: Sequence[Check]) -> dict[str, object]:
+    """`doctor --json`: every check with its name, whether it is ok, what was found.
+
+    `ok` is false for warnings too; `level` tells a warning from a problem,
+    and only problems make `problems` true (and the command exit 1).
+    """
+    return {
+        "schema": SCHEMA,
+        "problems": any(c.level == "problem" for c in checks),
+        "checks": [
+            {"name": c.name, "ok": c.level == "ok", "level": c.level}
+            | {"message": c.detail, "advice": c.advice}
+            for c in checks
+        ],
+    }
+
+
 def exit_code(checks: Sequence[Check]) -> int:
     """1 when any check found a problem; warnings alone are not a failure."""
     return ExitCode.FAILED if any(c.level == "problem" for c in checks) else ExitCode.OK
 
 
 def command(args: argparse.Namespace, loaded: Loaded, *, system: System | None = None) -> int:
-    """`nemowatch doctor`: print every check; exit 1 when any found a problem."""
+    """`nemowatch doctor`: print every check (as JSON with `--json`); exit 1 on a problem."""
     checks = run_checks(loaded.settings, loaded.path, system=system)
-    sys.stdout.write(render(checks) + "\n")
+    text = json.dumps(to_json(checks)) if getattr(args, "json", False) else render(checks)
+    sys.stdout.write(text + "\n")
     return exit_code(checks)

@@ -305,3 +305,19 @@ def error_for_code(
     return (cls or ApiCodeError)(
         message, code=code, http_status=http_status, endpoint=endpoint, retry_after=retry_after
     )
+
+
+class NotFoundError(UsageError):
+    """No job (or failed job) by that id or name: nothing was changed."""
+
+
+class AmbiguousError(UsageError):
+    """A name that several jobs share; `ids` lists them, to pick one by its id."""
+
+    def __init__(self, message: str, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
+class DaemonNotRunningError(NemoError):
+    """No daemon answers on the local API's socket (the command needs a running one)."""

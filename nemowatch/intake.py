@@ -133,8 +133,11 @@ class Intake:
             if refused is not None and refused.seen == ready.seen_as:
                 waiting.append(Waiting(ready.folder or ready.media[0], refused.reason))
                 continue
-            if held is not None or stopping():
-                continue  # the condition is in `status`; the files wait where they are
+            if stopping():
+                continue
+            if held is not None:  # the files wait where they are, with the condition's reason
+                waiting.append(Waiting(ready.folder or ready.media[0], held.reason))
+                continue
             why = self._claim(ready)
             if why is not None:
                 self._refused[ready.name] = _Refused(why, ready.seen_as)

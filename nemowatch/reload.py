@@ -10,9 +10,29 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from nemowatch.api import NemoClient
 from nemowatch.config import Settings, WatchSettings, merge_reload
+from nemowatch.errors import ConfigError
 from nemowatch.jobs.context import Context
+from nemowatch.systemd import Notifier
 
 log = logging.getLogger("nemowatch")
+
+
+def reconfigure(
+    load: Callable[[], Settings] | None, notifier: Notifier, apply: Callable[[Settings], None]
+) -> None:
+    """Read the configuration again (SIGHUP) and `apply` it; a file that does not parse
+    or validate is refused with every reason, and the settings in force stay."""
+    if load is None:
+        return
+    notifier.reloading()
+    try:
+        new = load()
+    except ConfigError as exc:
+        log.error("reload rejected, the old configuration stays in force: %s", exc)
+    else:
+        apply(new)
+    finally:
+        notifier.ready()
 
 
 def apply(

@@ -99,6 +99,30 @@ def retry(
     return f"{job.name} {plan.how}; the daemon picks it up within watch.rescan_seconds"
 
 
+def cost_of(settings: Settings, name: str, mode: Mode) -> str | None:
+    """What retrying NAME this way pays again (None: nothing); changes nothing.
+
+    Raises:
+        UsageError, InputError: as `retry` does.
+    """
+    return _plan(settings, failed_job(settings.folders.failed, name), mode).cost
+
+
+def retry_all(settings: Settings) -> str:
+    """Put every failed job back in line at its last safe step (never paying again);
+    one that cannot be is named with its reason, and the others go on."""
+    failed = settings.folders.failed
+    names = sorted(p.name for p in failed.iterdir() if (p / ERROR_FILE).is_file())
+    done, refused = [], []
+    for name in names:
+        try:
+            retry(settings, name, Mode.RESUME)
+            done.append(name)
+        except (NemoError, OSError) as exc:
+            refused.append(f"{name} stays in the failed folder: {exc}")
+    return "\n".join([f"{len(done)} failed job(s) back in line", *refused])
+
+
 def failed_job(failed: Path, name: str) -> Path:
     """`<failed>/NAME`, when NAME is a job folder directly inside the failed folder.
 

@@ -8,17 +8,55 @@ pipeline, `WatchSettings` for the inbox rules, ...).
 from __future__ import annotations
 
 import os
+import re
 from itertools import combinations, permutations
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic.functional_validators import model_validator
 from pydantic_core import PydanticCustomError
 
 from nemowatch import __version__
 
-Seconds = float
+#: one step of a written duration: "90s", "1.5h", "500ms"; "1h30m" chains steps
+DURATION_STEP = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_in(unit: float) -> BeforeValidator:
+    """Accept a duration as a number in the field's unit or as text such as "15m".
+
+    `unit` is the field's unit in seconds (1, 60 or 86400). A bare number, or
+    text that is one, stays in the field's unit: `credit_check_minutes = 10`
+    still means ten minutes. The bounds are checked afterwards, on the result.
+    """
+
+    def convert(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        try:
+            float(text)
+        except ValueError:
+            pass
+        else:
+            return text  # a number (or inf/nan, refused by the field's own check)
+        steps = DURATION_STEP.findall(text)
+        if not steps or DURATION_STEP.sub("", text).strip():
+            raise ValueError(
+                'must be a number or a duration such as "90s", "15m", "2h", "1d" or "1h30m"'
+            )
+        seconds = sum(float(n) * UNIT_SECONDS[u.lower()] for n, u in steps)
+        return seconds / unit
+
+    return BeforeValidator(convert)
+
+
+#: durations: a number in the field's unit, or text with units ("90s", "15m", "2h", "1d")
+Seconds = Annotated[float, duration_in(1)]
+Minutes = Annotated[float, duration_in(60)]
+Days = Annotated[float, duration_in(86400)]
 
 #: the longest duration a setting may hold: longer is a typo, and some would not
 #: even fit a timer (`rescan_seconds = 1e12` overflows the scheduler)
@@ -183,20 +221,20 @@ class JobSettings(Section):
     max_parallel_uploads: int = Field(1, ge=1, le=64)
     max_file_mb: float = bounded(500, above=True, most=1024 * 1024)
     min_credits: int = Field(50, ge=0)
-    credit_check_minutes: float = bounded(10, above=True, most=WEEK / 60)
+    credit_check_minutes: Minutes = bounded(10, above=True, most=WEEK / 60)
     retries: int = Field(4, ge=0, le=100)
     after_success: Literal["archive", "keep", "delete"] = "archive"
     write_report: bool = True
     #: a job fails for the network only once it was away this long (0: never)
-    network_give_up_minutes: float = bounded(0, most=WEEK / 60)
+    network_give_up_minutes: Minutes = bounded(0, most=WEEK / 60)
     #: one job's own 5xx/429/timeouts: keep trying this long, then fail at that safe step
-    transient_give_up_minutes: float = bounded(60, most=WEEK / 60)
+    transient_give_up_minutes: Minutes = bounded(60, most=WEEK / 60)
     stop_grace_seconds: Seconds = bounded(20)
-    keep_originals_days: float = bounded(0, most=36500)
-    keep_failed_days: float = bounded(0, most=36500)
-    refine_days: float = bounded(7, most=36500)
+    keep_originals_days: Days = bounded(0, most=36500)
+    keep_failed_days: Days = bounded(0, most=36500)
+    refine_days: Days = bounded(7, most=36500)
     #: the duplicate guard's window (0: off)
-    duplicate_days: float = bounded(30, most=36500)
+    duplicate_days: Days = bounded(30, most=36500)
     turn_cost_estimate: int = Field(50, ge=0, le=1_000_000)
     #: 0: no budget
     daily_credit_budget: int = Field(0, ge=0, le=1_000_000_000)
@@ -230,7 +268,7 @@ DEFAULT_EVENTS: list[NotifyEvent] = ["delivered", "failed", "held", "paused", "r
 
 
 class HistorySettings(Section):
-    keep_days: float = bounded(365, most=36500)
+    keep_days: Days = bounded(365, most=36500)
 
 
 class NotifySettings(Section):

@@ -24,6 +24,8 @@ from nemowatch.jobs.model import Job
 from nemowatch.redact import redact
 
 STATUS_FILE = "status.json"
+#: the version of `status --json`'s format
+SCHEMA = 1
 
 
 @dataclass
@@ -33,6 +35,8 @@ class JobLine:
     stage: str
     progress: str = ""
     held: str | None = None
+    #: when the job reached its stage, or was held (wall clock)
+    since: float | None = None
 
 
 @dataclass
@@ -173,3 +177,73 @@ def render(settings: Settings) -> str:
         lines.append("recent failures:")
         lines += [f"  {name}: {reason}" for name, reason in failures]
     return "\n".join(lines)
+
+
+def to_json(settings: Settings) -> dict[str, Any]:
+    """What `nemowatch status --json` prints: the facts of `render()`, as data.
+
+    The keys are those of the local API's `/api/status`. `running` comes from
+    the lock; the rest from the status file while the daemon writes it, else
+    from the journals. A job's `doing` is what it does or waits for, in words;
+    `progress` the status line's own ("upload 40%"); `since` when it reached
+    its stage (from its journal; null when unknown).
+    """
+    folders = settings.folders
+    data = read(folders.state_dir) or {}
+    holder = running_daemon(settings)
+    live = holder is not None and not data.get("stopped") and data.get("pid") == holder.pid
+    found, attention = journals(folders.work_dir)
+    if live:
+        journaled = {job.id: job for _, job in found}
+        jobs = [
+            _live_job(line, journaled.get(str(line.get("id")))) for line in data.get("jobs", [])
+        ]
+        keys = ("name", "reason", "since", "next_check")
+        conditions = [{k: c.get(k) for k in keys} for c in data.get("conditions", [])]
+    else:
+        reasons = {c.get("name"): c.get("reason") for c in data.get("conditions", [])}
+        jobs = [
+            _journal_job(j, reasons) for _, j in found if j.stage.value not in ("done", "failed")
+        ]
+        conditions = []
+    return {
+        "schema": SCHEMA,
+        "running": holder is not None,
+        "pid": holder.pid if holder else None,
+        "started": data.get("started_at") if live else None,
+        "updated_at": data.get("updated_at") if live else None,
+        "paused": data.get("paused") if live else None,
+        "conditions": conditions,
+        "credits": data.get("credits") if live else None,
+        "queued": data.get("queued", 0) if live else 0,
+        "jobs": jobs,
+        "waiting": [{"path": w["path"], "reason": w["reason"]} for w in data.get("waiting", [])],
+        "attention": attention,
+        "failures": [{"name": n, "reason": r} for n, r in recent_failures(folders.failed)],
+    }
+
+
+def _live_job(line: dict[str, Any], job: Job | None) -> dict[str, object]:
+    """A job of the status file, shaped as the local API's `/api/status` shapes it."""
+    held, progress = line.get("held"), line.get("progress") or ""
+    since = line.get("since") or (job.reached.get(job.stage.value, job.created_at) if job else None)
+    return {
+        "id": line.get("id"),
+        "name": line.get("name"),
+        "stage": line.get("stage"),
+        "doing": f"held: {held}" if held else progress or line.get("stage"),
+        "since": since,
+        "progress": progress,
+    }
+
+
+def _journal_job(job: Job, reasons: dict[Any, Any]) -> dict[str, object]:
+    """A job of the work folder while no daemon runs: held, or waiting for the daemon."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "stage": job.stage.value,
+        "doing": f"held: {reasons.get(job.held) or job.held}" if job.held else job.stage.value,
+        "since": job.reached.get(job.stage.value, job.created_at),
+        "progress": "",
+    }

@@ -58,6 +58,21 @@ class WorkerPool:
         self.queue.put_nowait(folder)
         return True
 
+    def request_cancel(self, name: str) -> bool:
+        """Cancel the job of work folder `name` at its next checkpoint; False: not here.
+
+        A running job stops after its current step (a turn being answered is
+        answered first); a queued one at its start; a held one at once.
+        """
+        if name not in self.present:
+            return False
+        self.ctx.cancel_requests.add(name)
+        parked = self._parked.pop(name, None)
+        if parked is not None:
+            parked.cancel()
+            self.queue.put_nowait(JobFolder(self.ctx.settings.folders.work_dir / name))
+        return True
+
     def resize(self) -> None:
         """Bring the number of workers up to `size()` (extra ones retire after their job)."""
         self._workers = [t for t in self._workers if not t.done()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,7 +47,8 @@ def test_credits_against_the_emulator_uses_an_anonymous_token_kept_private(
 ) -> None:
     done = run("credits", env={"NEMO_API_URL": emulator_process})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "available 100, frozen 0, total 100"
+    assert done.stdout == "100 credits\n"
+    assert done.stderr == "", "quiet by default: no log lines"
     cache = isolated_env / ".local" / "state" / "nemowatch" / "token.json"
     assert cache.stat().st_mode & 0o777 == 0o600
     assert "nmv_usr_" not in done.stdout + done.stderr
@@ -109,3 +111,15 @@ def test_submit_of_an_unsupported_file_fails_before_uploading(
     done = run("submit", str(doc), "-i", "edit", env={"NEMO_API_URL": emulator_process})
     assert done.returncode == 1
     assert "notes.pdf is a type NemoVideo does not accept" in done.stdout
+
+
+def test_credits_verbose_gives_every_figure_and_json_the_number(emulator_process: str) -> None:
+    env = {"NEMO_API_URL": emulator_process}
+    verbose = run("credits", "-v", env=env)
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout == "available 100, frozen 0, total 100\n"
+    assert "DEBUG" in verbose.stderr, "-v logs the details"
+    as_json = run("--json", "credits", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == {"schema": 1, "credits": 100, "frozen": 0, "total": 100}
+    assert as_json.stderr == ""

@@ -78,7 +78,8 @@ def test_an_environment_override_is_checked_like_the_file(
 ) -> None:
     monkeypatch.setenv("NEMOWATCH_JOBS__MAX_PARALLEL", "1000")
     (problem,) = problems_of(tmp_path / "ok.toml", "")
-    assert problem.startswith("jobs.max_parallel: ") and "64" in problem
+    assert problem.startswith("NEMOWATCH_JOBS__MAX_PARALLEL (sets jobs.max_parallel): ")
+    assert "64" in problem
 
 
 def test_durations_within_bounds_and_fractions_load(tmp_path: Path) -> None:
@@ -222,3 +223,95 @@ def test_litter_inside_a_bundle_takes_no_part_in_the_job() -> None:
     (ready,) = found.ready
     assert ready.problem is None
     assert [p.name for p in ready.media] == ["clip.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("NEMOWATCH_WATCH__RESCAN_SECONDS", "soon", "NEMOWATCH_WATCH__RESCAN_SECONDS"),
+        ("nemowatch_jobs__retries", "-1", "nemowatch_jobs__retries"),
+        ("NEMOWATCH_JOBS", '{"max_parallel": 0}', "NEMOWATCH_JOBS"),
+        ("NEMO_API_URL", "ftp://example", "NEMO_API_URL"),
+    ],
+)
+def test_a_wrong_override_names_its_variable_and_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text("[jobs]\nretries = 3\n")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.source == "the environment"
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{named} (sets "), problem
+
+
+def test_a_file_and_an_override_both_wrong_are_both_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEMOWATCH_JOBS__MAX_PARALLEL", "abc")
+    problems = problems_of(tmp_path / "bad.toml", "[jobs]\nretries = -1\n")
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "NEMOWATCH_JOBS__MAX_PARALLEL (sets jobs.max_parallel)",
+        "jobs.retries",
+    ]
+
+
+def test_a_section_given_as_json_is_only_blamed_for_its_own_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEMOWATCH_JOBS", '{"retries": 2}')
+    (problem,) = problems_of(tmp_path / "bad.toml", "[jobs]\nmax_parallel = 0\n")
+    assert problem.startswith("jobs.max_parallel: "), problem
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "text", "value"),
+    [
+        ("watch", "rescan_seconds", "90s", 90),
+        ("watch", "rescan_seconds", "15m", 900),
+        ("watch", "settle_seconds", "500ms", 0.5),
+        ("export", "timeout_seconds", "1h30m", 5400),
+        ("api", "sse_idle_timeout_seconds", "2h", 7200),
+        ("watch", "rescan_seconds", "90", 90),
+        ("jobs", "credit_check_minutes", "90s", 1.5),
+        ("jobs", "transient_give_up_minutes", "2h", 120),
+        ("jobs", "network_give_up_minutes", "1d", 1440),
+        ("jobs", "refine_days", "12h", 0.5),
+        ("jobs", "duplicate_days", "2d", 2),
+        ("history", "keep_days", "1w", 7),
+        ("notify", "timeout_seconds", "1m", 60),
+    ],
+)
+def test_a_duration_may_be_written_with_its_unit(
+    tmp_path: Path, section: str, key: str, text: str, value: float
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[{section}]\n{key} = "{text}"\n')
+    assert getattr(getattr(config.load(path).settings, section), key) == pytest.approx(value)
+
+
+def test_a_duration_with_a_unit_is_bounded_like_a_number(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path / "bad.toml", '[watch]\nrescan_seconds = "8d"\n')
+    assert problem.startswith("watch.rescan_seconds: ") and "604800" in problem
+    (problem,) = problems_of(tmp_path / "bad.toml", '[watch]\nsettle_seconds = "0s"\n')
+    assert "greater than or equal to 0.1" in problem
+
+
+@pytest.mark.parametrize("text", ["soon", "10x", "", "1h and a bit", "h"])
+def test_a_duration_that_is_not_one_says_how_to_write_it(tmp_path: Path, text: str) -> None:
+    (problem,) = problems_of(tmp_path / "bad.toml", f'[jobs]\ncredit_check_minutes = "{text}"\n')
+    assert problem.startswith("jobs.credit_check_minutes: must be a number or a duration"), problem
+    assert '"15m"' in problem
+
+
+def test_a_duration_from_the_environment_takes_units_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEMOWATCH_JOBS__CREDIT_CHECK_MINUTES", "30s")
+    monkeypatch.setenv("NEMOWATCH_WATCH__RESCAN_SECONDS", "120")
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    settings = config.load(path).settings
+    assert settings.jobs.credit_check_minutes == 0.5 and settings.watch.rescan_seconds == 120

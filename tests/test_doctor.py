@@ -10,9 +10,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from pydantic import SecretStr
 
 from nemowatch.config import FolderSettings, Loaded, Settings
-from nemowatch.doctor import Check, System, check_api, command, render, run_checks
+from nemowatch.doctor import (
+    Check,
+    System,
+    check_api,
+    check_notifications,
+    command,
+    render,
+    run_checks,
+)
 from nemowatch.doctor_checks import (
     GB,
     check_config_file,
@@ -349,7 +358,7 @@ def test_warnings_alone_exit_0_and_print_one_line_per_check(
     loaded = Loaded(make_settings(tmp_path), None, "built-in defaults")
     assert command(argparse.Namespace(), loaded, system=fake_system()) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 13  # six folders, five checks, the token, the summary
+    assert len(lines) == 14  # six folders, six checks, the token, the summary
     assert lines[-1] == "1 warning found"
     names = [line[9:].split("  ")[0].strip() for line in lines[:-1]]
     assert names[:6] == [
@@ -362,6 +371,7 @@ def test_warnings_alone_exit_0_and_print_one_line_per_check(
         "config file",
         "token and credits",
         "disk space",
+        "notifications",
     ]
     warning = next(line for line in lines if line.startswith("warning  "))
     assert " -> check the network and api.base_url" in warning
@@ -401,3 +411,17 @@ def test_render_aligns_names_and_shows_advice_only_when_not_ok() -> None:
         "1 problem found",
     ]
     assert render([Check("ok", "a", "b")]).splitlines()[-1] == "all checks passed"
+
+
+def test_notification_urls_apprise_does_not_know_are_a_warning_with_the_secret_masked(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    assert check_notifications(settings).detail == "none configured"
+    settings.notify.urls = [SecretStr("nosuchservice://user:hunter2@example.com")]
+    settings.notify.command = "/bin/true"
+    found = check_notifications(settings)
+    assert found.level == "warning", found
+    assert "hunter2" not in found.detail and "nosuchservice" in found.detail
+    settings.notify.urls = []
+    assert check_notifications(settings).detail == "a command"

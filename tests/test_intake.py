@@ -75,11 +75,11 @@ async def test_a_missing_inbox_holds_claims_and_its_return_rearms_the_watcher(
     )
     intake.start(asyncio.get_running_loop())
     try:
-        settings.folders.inbox.rename(tmp_path / "in.old")
+        settings.folders.inbox.rmdir()
         intake.rescan()  # a rescan of a missing inbox raises nothing
         held = conditions.get(MISSING)
         assert held is not None and held.holds == Work.CLAIMS
-        (tmp_path / "in.old").rename(settings.folders.inbox)
+        settings.folders.inbox.mkdir()
         assert intake.folders.check()
         assert conditions.get(MISSING) is None and rescans == [True]
         assert intake.watcher.alive()

@@ -66,6 +66,8 @@ class Context:
     disk: DiskWatch | None = None
     #: looks at the outbox and failed folder when a write there finds them gone
     folder_watch: FolderWatch | None = None
+    #: ids of the jobs to cancel at their next checkpoint (`nemowatch cancel`)
+    cancel_requests: set[str] = field(default_factory=set)
 
 
 class JobRun:

@@ -158,6 +158,23 @@ def known_as(folder: JobFolder, job: Job, exc: BaseException) -> str | None:
     return job.origins.get(inside.parts[0], name)
 
 
+def cancel(folder: JobFolder, job: Job, settings: Settings, results: Results) -> None:
+    """A job cancelled by the user: recorded as such, its files to the failed folder."""
+    stage = job.stage.value
+    paid = any(turn.state.value != "pending" for turn in job.turns)
+    job.failure = Failure(
+        message=f"Cancelled with `nemowatch cancel` at stage {stage}; nothing more was sent"
+        + (" (the turns already sent were paid)." if paid else " and nothing was paid."),
+        stage=stage,
+        advice=f"`nemowatch retry {job.name}` puts it back in line where it stopped "
+        "(it never pays twice); or delete this folder.",
+    )
+    folder.note(job, f"cancelled at {stage}")
+    job.move_to(JobStage.FAILED)
+    folder.save(job)
+    results.failed(folder, job, settings)
+
+
 def render_report(job: Job, link: str) -> str:
     lines = [f"nemowatch report: {job.name}", "", f"Result: {job.result}", ""]
     lines.append("Instructions:")

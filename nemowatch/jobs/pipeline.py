@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
-from pathlib import Path
 
-from nemowatch.api import Draft, RenderStatus, Session
-from nemowatch.api.transfer import TakenMeanwhileError
+from nemowatch.api import Draft
 from nemowatch.conditions import Condition
 from nemowatch.errors import (
     ApiError,
@@ -38,13 +35,12 @@ from nemowatch.jobs import events, finish
 from nemowatch.jobs.checks import check_media, inbox_names, read_instructions, split_turns
 from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
+from nemowatch.jobs.delivery import DeliverySteps
 from nemowatch.jobs.environment import holding
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason, keeps_trying
 from nemowatch.jobs.rendering import wait_for_render
-from nemowatch.jobs.results import link_free_name, numbered, published_as
-from nemowatch.jobs.turns import TurnSteps
 from nemowatch.network import Patience
 
 #: a lost session is started over at most this often before the job fails
@@ -57,11 +53,10 @@ MAX_UNKNOWN_UPLOADS = 2
 MAX_RENDER_ATTEMPTS = 2
 
 
-class Pipeline(TurnSteps):
+class Pipeline(DeliverySteps):
     def __init__(self, folder: JobFolder, job: Job, ctx: Context) -> None:
         super().__init__(folder, job, ctx)
         self._draft: Draft | None = None
-        self._completed: RenderStatus | None = None
         self._resubmitted = False
 
     async def run(self) -> Outcome:
@@ -85,6 +80,8 @@ class Pipeline(TurnSteps):
             if self.ctx.stopping.is_set() and job.stage is not JobStage.DELIVERED:
                 self.ctx.emit(events.Stopped.of(job))
                 return Outcome.STOPPED
+            if job.id in self.ctx.cancel_requests and job.stage is not JobStage.DELIVERED:
+                return self._cancel()
             condition = self.ctx.conditions.blocking(needs(job))
             if condition is not None:
                 gone = patience.gone_too_long(condition)
@@ -158,6 +155,14 @@ class Pipeline(TurnSteps):
             events.Held.of(job, stage=job.stage, condition=condition.name, reason=condition.reason)
         )
         return Outcome.HELD
+
+    def _cancel(self) -> Outcome:
+        """`nemowatch cancel`: nothing more is sent; the originals go to the failed folder."""
+        job, stage = self.job, self.job.stage.value
+        self.ctx.cancel_requests.discard(job.id)
+        finish.cancel(self.folder, job, self.ctx.settings, self.ctx.results)
+        self.ctx.emit(events.Cancelled.of(job, stage=stage))
+        return Outcome.CANCELLED
 
     def _fail(self, exc: BaseException) -> Outcome:
         job = self.job
@@ -319,80 +324,3 @@ class Pipeline(TurnSteps):
         draft = self._draft or (await self.client.get_state(self.session_id())).draft
         await self.client.start_render(self.session_id(), draft, job.render_id)
         self.note(f"render {job.render_id} started")
-
-    async def _download(self) -> None:
-        job = self.job
-        assert job.render_id
-        outbox = self.ctx.settings.folders.outbox
-        stem, suffix = job.result_stem or job.name, "." + self.ctx.settings.export.format
-        if job.partial and self._published_before_a_crash(outbox, stem, suffix):
-            return
-        # The status that just said "completed" holds a fresh output.url; after a
-        # restart or a failed attempt, ask again.
-        status, self._completed = self._completed, None
-        if status is None or status.render_id != job.render_id:
-            status = await self.client.render_status(job.render_id)
-        # the temporary name is journaled first: a crash leaves nothing unknown behind
-        part = outbox / (job.partial or f".nw-{secrets.token_hex(6)}.part")
-        if job.partial is None:
-            job.partial = part.name
-            self.save()
-        dest = next(d for d in numbered(outbox, stem, suffix) if not d.exists())
-        try:
-            path = await self.client.download(status, dest, part=part, progress=self._downloaded)
-        except TakenMeanwhileError:  # never overwrite: the whole file takes the next name
-            path = link_free_name(part, outbox, stem, suffix)
-        self._delivered(path)
-
-    def _published_before_a_crash(self, outbox: Path, stem: str, suffix: str) -> bool:
-        """A restart after the result was linked but before it was journaled: same inode."""
-        job = self.job
-        assert job.partial
-        part = outbox / job.partial
-        found = published_as(part, outbox, stem, suffix)
-        if found is None:
-            part.unlink(missing_ok=True)  # cut off mid-download: fetched again
-            return False
-        self.note(f"found its result {found.name} from before the restart")
-        self._delivered(found)
-        return True
-
-    def _delivered(self, path: Path) -> None:
-        job = self.job
-        job.result = str(path)
-        job.move_to(JobStage.DELIVERED)
-        self.save()
-        if job.partial:  # the second link, kept until the result was journaled
-            (path.parent / job.partial).unlink(missing_ok=True)
-            job.partial = None
-            self.save()
-        self.note(f"delivered {path}")
-
-    def _downloaded(self, done: int, total: int) -> None:
-        self.progress("download", done, total)
-
-    async def _finish(self) -> None:
-        job = self.job
-        if job.partial and job.result:  # a crash after the result was journaled
-            (Path(job.result).parent / job.partial).unlink(missing_ok=True)
-            job.partial = None
-        wants_link = self.ctx.settings.jobs.write_report and not job.report and job.result
-        link = await self._web_link() if wants_link else ""
-        try:
-            finish.deliver(
-                self.folder, job, self.ctx.settings, self.ctx.results, link=link, save=self.save
-            )
-        except OSError as exc:
-            # the result is in the outbox: this never makes the job a failure
-            raise TidyingError(job.result or "", exc) from exc
-        self.ctx.emit(events.Delivered.of(job, result=job.result or "", report=job.report))
-
-    async def _web_link(self) -> str:
-        job = self.job
-        if not job.session_id:
-            return "(no session)"
-        try:
-            claim = await self.client.claim_token(Session(job.task_id or "", job.session_id))
-        except ApiError as exc:
-            return f"(not available: {exc})"
-        return self.client.web_link(claim)

@@ -92,8 +92,10 @@ def test_an_outbox_that_is_not_a_folder_holds_and_sigterm_still_stops_it(
     assert held[0]["stage"] == "uploaded"
     assert daemon.calls("run_sse") == [], "nothing is paid while the result has nowhere to go"
     reason = wait_for(lambda: _missing(daemon), 10, "the condition in the status file")
-    assert ("unplugged" in reason["reason"]) if becomes == "a dangling link" else (
-        "is a file" in reason["reason"]
+    assert (
+        ("unplugged" in reason["reason"])
+        if becomes == "a dangling link"
+        else ("is a file" in reason["reason"])
     )
     started = time.monotonic()
     assert daemon.stop(timeout=15) == 0

@@ -166,7 +166,9 @@ def test_a_sent_turn_is_read_back_after_a_retry_and_never_sent_again(
     daemon.drop_pair(sample_video, "late")
     wait_for((daemon.failed / "late" / "error.txt").exists, 30, "the job to fail")
     assert "Stage: uploaded" in daemon.error_of("late").splitlines()
-    wait_for(lambda: ", frozen 0," in daemon.cli("credits").stdout, 30, "the late edit to land")
+    wait_for(
+        lambda: ", frozen 0," in daemon.cli("credits", "-v").stdout, 30, "the late edit to land"
+    )
 
     done = daemon.cli("retry", "late")
     assert done.returncode == 0, done.stderr

@@ -237,6 +237,8 @@ def test_a_local_error_on_a_claimed_file_names_it_by_its_place_in_the_inbox(
     finish.fail(folder, job, denied, settings, finish.InboxResults())
     lines = failed_lines(settings)
     inbox_path = job.origins["clip.mp4"]
-    assert lines[0] == f"nemowatch is not allowed to read or write {inbox_path} (permission denied)."
+    assert (
+        lines[0] == f"nemowatch is not allowed to read or write {inbox_path} (permission denied)."
+    )
     assert ".nemowatch" not in lines[0]
     assert any(line.startswith("What to do: Give the user nemowatch runs as") for line in lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,23 @@ def test_the_command_hears_of_a_delivered_and_a_failed_job(
     for call in calls:
         assert set(call["stdin"]) >= {"schema", "event", "job", "name", "result", "reason"}
         assert {"link", "at"} <= set(call["stdin"]) and call["stdin"]["schema"] == 1
+
+
+def test_a_command_that_hangs_neither_holds_the_job_nor_the_stop(
+    make_daemon: Callable[..., Daemon], sample_video: Path, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    command = f"touch {shlex.quote(str(started))}; exec sleep 600"
+    daemon = make_daemon(notify={"command": command, "events": ["delivered"]}).start()
+
+    daemon.drop_pair(sample_video, "first")
+    daemon.wait_for((daemon.outbox / "first.mp4").exists, 60, "the first result")
+    daemon.wait_for(started.exists, 10, "the hook to start (and hang)")
+    daemon.drop_pair(sample_video, "second")  # the hung hook does not hold the next job
+    daemon.wait_for((daemon.outbox / "second.mp4").exists, 60, "the second result")
+
+    grace = 5  # jobs.stop_grace_seconds in the harness's settings
+    began = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - began < grace + 5, "the stop waited for the hook"
+    assert "given up at stop" in daemon.log_text()

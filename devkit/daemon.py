@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -269,6 +270,12 @@ class Daemon:
             env=clean_env(),
             check=False,
         )
+
+
+def unwrap(text: str) -> str:
+    """`nemowatch status` as one line per item: its long lines are wrapped at 80
+    columns with continuations indented by four more spaces than any item."""
+    return re.sub(r"\n {4,}", " ", text)
 
 
 def header(record: dict[str, Any], name: str) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from nemowatch import status
 from nemowatch.conditions import Conditions
+from nemowatch.doing import Facts, describe
 from nemowatch.jobs import events
 from nemowatch.systemd import Notifier
 from nemowatch.watch.rules import Waiting
@@ -58,6 +59,7 @@ class StatusBoard:
         self._next_probe = next_probe
         self.started_at = time.time()
         self.jobs: dict[str, status.JobLine] = {}
+        self.facts: dict[str, Facts] = {}  # what `doing` is made of, by job id
         self.waiting: list[Waiting] = []
         self.credits: float | None = None
         self._dirty = True
@@ -67,26 +69,37 @@ class StatusBoard:
 
     def handle(self, event: events.JobEvent) -> None:
         """The job events' subscriber."""
-        line = self.jobs.get(event.job_id)
+        line, facts = self.jobs.get(event.job_id), self.facts.get(event.job_id)
         if isinstance(event, _ENDS):
             self.jobs.pop(event.job_id, None)
+            self.facts.pop(event.job_id, None)
         elif isinstance(event, events.StageReached):
             if line is None:
                 line = self.jobs[event.job_id] = status.JobLine(event.job_id, event.name, "")
             line.stage, line.held, line.progress = event.stage.value, None, ""
             line.since = event.at
+            self.facts[event.job_id] = Facts(event.stage.value, since=event.at)
         elif isinstance(event, events.Held):
             self.jobs[event.job_id] = status.JobLine(
                 event.job_id, event.name, event.stage.value, held=event.condition, since=event.at
             )
-        elif isinstance(event, events.Waiting) and line is not None:
-            line.progress = event.reason  # the job's own fault: it tries again by itself
-        elif isinstance(event, events.Progress) and line is not None:
-            what, done, total = event.what, event.done, event.total
-            line.progress = f"{what} {100 * done / total:.0f}%" if total else what
+            self.facts[event.job_id] = Facts(event.stage.value, since=event.at, held=event.reason)
+        elif isinstance(event, events.Waiting) and line is not None and facts is not None:
+            line.progress = facts.waiting = event.reason  # tries again by itself
+        elif isinstance(event, events.Progress) and line is not None and facts is not None:
+            self._progress(line, facts, event)
         else:
             return
         self.mark()
+
+    @staticmethod
+    def _progress(line: status.JobLine, facts: Facts, event: events.Progress) -> None:
+        what, done, total = event.what, event.done, event.total
+        line.progress = f"{what} {100 * done / total:.0f}%" if total else what
+        facts.waiting = ""
+        facts.what, facts.percent = what, 100 * done / total if total else None
+        if event.turns and event.turn != facts.turn:
+            facts.turn, facts.turns, facts.turn_since = event.turn, event.turns, event.at
 
     def set_waiting(self, waiting: list[Waiting]) -> None:
         if waiting != self.waiting:
@@ -129,9 +142,16 @@ class StatusBoard:
         probe = self._next_probe() if active else None
         checks = [c.next_check or probe for c in active]
         next_check = min((c for c in checks if c), default=None)
+        now = time.time()
         held_lines = [
             status.JobLine(
-                j.id, j.name, j.stage, j.progress, reasons.get(j.held or "", j.held), j.since
+                j.id,
+                j.name,
+                j.stage,
+                j.progress,
+                reasons.get(j.held or "", j.held),
+                j.since,
+                doing=describe(self.facts.get(j.id) or Facts(j.stage, j.since), now),
             )
             for j in self.jobs.values()
         ]

@@ -116,8 +116,12 @@ class FolderSettings(Section):
     archive: Path | None = None
     #: token cache, status file, history; default `$XDG_STATE_HOME/nemowatch`
     state: Path | None = None
+    #: results, reports and archived originals readable and writable by the group
+    group_writable: bool = False
 
-    _expand_paths = field_validator("*", mode="after")(_expand)
+    _expand_paths = field_validator(
+        "inbox", "outbox", "failed", "work", "archive", "state", mode="after"
+    )(_expand)
 
     @property
     def work_dir(self) -> Path:

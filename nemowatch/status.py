@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,16 +18,24 @@ from typing import Any
 
 from nemowatch import lock
 from nemowatch.config import Settings
+from nemowatch.doing import clock
 from nemowatch.errors import NemoError
 from nemowatch.fsutil import write_atomic
 from nemowatch.jobs.claim import DAMAGED, damage
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job
+from nemowatch.lock import Holder
 from nemowatch.redact import redact
 
 STATUS_FILE = "status.json"
+#: the width `status` fits in
+WIDTH = 80
 #: the version of `status --json`'s format
 SCHEMA = 1
+#: where `nemowatch submit` keeps its jobs, under the state folder
+SUBMIT_DIR = "submit"
+#: held by the `submit` process running the job of its folder
+SUBMIT_LOCK = "submit.lock"
 
 
 @dataclass
@@ -37,6 +47,8 @@ class JobLine:
     held: str | None = None
     #: when the job reached its stage, or was held (wall clock)
     since: float | None = None
+    #: what it is doing, in words ("turn 1 of 2: the editor is working, 40 s")
+    doing: str = ""
 
 
 @dataclass
@@ -135,23 +147,14 @@ def render(settings: Settings) -> str:
     if holder is not None and data and not data.get("stopped") and data.get("pid") == holder.pid:
         age = time.time() - float(data.get("updated_at", 0))
         lines.append(f"nemowatch is running ({holder}; status {age:.0f} s old)")
-        if data.get("paused"):
-            check = data.get("next_check")
-            when = (
-                f", next check {time.strftime('%H:%M:%S', time.localtime(check))}" if check else ""
-            )
-            lines.append(f"PAUSED: {data['paused']}{when}")
+        for condition in data.get("conditions", []):
+            lines.append(_condition_line(condition))
         if data.get("credits") is not None:
             lines.append(f"credits: {data['credits']:g}")
         jobs = data.get("jobs", [])
         lines.append(f"jobs: {len(jobs)} in progress, {data.get('queued', 0)} queued")
         for job in jobs:
-            progress = str(job.get("progress") or "")
-            # a sentence (why it waits) is set apart from the stage; a percentage is not
-            sep = " — " if progress.startswith("waiting") else " "
-            extra = f"{sep}{progress}" if progress else ""
-            held = f" (held: {job['held']})" if job.get("held") else ""
-            lines.append(f"  {job['name']}: {job['stage']}{extra}{held}")
+            lines.append(f"  {job['name']}: {_doing(job)}")
         attention = journals(folders.work_dir)[1]  # left there: the daemon could not move it
         waiting = data.get("waiting", [])
     else:
@@ -176,7 +179,65 @@ def render(settings: Settings) -> str:
     if failures:
         lines.append("recent failures:")
         lines += [f"  {name}: {reason}" for name, reason in failures]
-    return "\n".join(lines)
+    lines += finished_lines(folders.state_dir)
+    lines += submit_lines(folders.state_dir)
+    return "\n".join(fit(line) for line in lines)
+
+
+def _condition_line(condition: dict[str, Any]) -> str:
+    """PAUSED since 14:02: out of credits ... (next check 14:12)."""
+    reason, since, check = (
+        str(condition.get("reason")),
+        condition.get("since"),
+        condition.get("next_check"),
+    )
+    when = f" since {clock(since)}" if since and " since " not in reason else ""
+    then = f" (next check {clock(check)})" if check else ""
+    return f"PAUSED{when}: {reason}{then}"
+
+
+def _doing(job: dict[str, Any]) -> str:
+    """A live job's words; a status file from before `doing` existed gives its stage."""
+    if job.get("doing"):
+        return str(job["doing"])
+    held = f" (held: {job['held']})" if job.get("held") else ""
+    progress = f" {job['progress']}" if job.get("progress") else ""
+    return f"{job['stage']}{progress}{held}"
+
+
+def finished_lines(state_dir: Path, count: int = 5) -> list[str]:
+    """The last finished jobs from the history (nothing when there is none yet)."""
+    from nemowatch.history import History
+    from nemowatch.history_view import outcome
+
+    try:
+        history = History.existing(state_dir)
+        if history is None:
+            return []
+        with history:
+            entries = history.jobs(limit=count)
+    except (sqlite3.Error, OSError):
+        return []  # `nemowatch history` says what is wrong with it
+    if not entries:
+        return []
+    return ["last finished:"] + [
+        f"  {clock(e.ended)} {e.name}: {outcome(e)}" for e in entries if e.ended
+    ]
+
+
+def fit(line: str, width: int = WIDTH) -> str:
+    """`line` wrapped within `width` columns, its continuation indented under it; a
+    word longer than that (a link, a path) is kept whole."""
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+    return textwrap.fill(
+        line,
+        width,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def to_json(settings: Settings) -> dict[str, Any]:
@@ -220,6 +281,10 @@ def to_json(settings: Settings) -> dict[str, Any]:
         "waiting": [{"path": w["path"], "reason": w["reason"]} for w in data.get("waiting", [])],
         "attention": attention,
         "failures": [{"name": n, "reason": r} for n, r in recent_failures(folders.failed)],
+        "submits": [
+            {"id": j.id, "name": j.name, "stage": j.stage.value, "running": h is not None}
+            for _, j, h in unfinished_submits(folders.state_dir)
+        ],
     }
 
 
@@ -231,7 +296,7 @@ def _live_job(line: dict[str, Any], job: Job | None) -> dict[str, object]:
         "id": line.get("id"),
         "name": line.get("name"),
         "stage": line.get("stage"),
-        "doing": f"held: {held}" if held else progress or line.get("stage"),
+        "doing": line.get("doing") or (f"held: {held}" if held else progress or line.get("stage")),
         "since": since,
         "progress": progress,
     }
@@ -247,3 +312,26 @@ def _journal_job(job: Job, reasons: dict[Any, Any]) -> dict[str, object]:
         "since": job.reached.get(job.stage.value, job.created_at),
         "progress": "",
     }
+
+
+def unfinished_submits(state_dir: Path) -> list[tuple[JobFolder, Job, Holder | None]]:
+    """The `nemowatch submit` jobs left unfinished (interrupted, held, crashed), oldest
+    first, each with the `submit` process running it now (None: `submit --resume` takes it)."""
+    found, _ = journals(state_dir / SUBMIT_DIR)
+    return [
+        (folder, job, lock.holder(folder.path / SUBMIT_LOCK))
+        for folder, job in found
+        if job.stage.value not in ("done", "failed")
+    ]
+
+
+def submit_lines(state_dir: Path) -> list[str]:
+    """`status`'s lines for the unfinished `submit` jobs (none: no lines)."""
+    jobs = unfinished_submits(state_dir)
+    if not jobs:
+        return []
+    lines = [f"submit jobs not finished: {len(jobs)} (nemowatch submit --resume ID)"]
+    for _, job, holder in jobs:
+        doing = f"running (pid {holder.pid})" if holder else job.stage.value
+        lines.append(f"  {job.id}: {doing}")
+    return lines

@@ -87,8 +87,8 @@ class JobRun:
     def note(self, message: str) -> None:
         self.folder.note(self.job, message)
 
-    def progress(self, what: str, done: float, total: float) -> None:
-        self.ctx.emit(events.Progress.of(self.job, what=what, done=done, total=total))
+    def progress(self, what: str, done: float, total: float, **turn: int) -> None:
+        self.ctx.emit(events.Progress.of(self.job, what=what, done=done, total=total, **turn))
 
     def session_id(self) -> str:
         assert self.job.session_id, "a session id is journaled before this stage"

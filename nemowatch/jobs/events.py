@@ -52,11 +52,14 @@ class StageReached(JobEvent):
 
 @dataclass(frozen=True)
 class Progress(JobEvent):
-    """Upload, edit, render or download progress (`total` 0: no known end)."""
+    """Upload, edit, render or download progress (`total` 0: no known end); an edit's
+    progress names its turn (`turn` of `turns`, from 1)."""
 
     what: str = ""
     done: float = 0.0
     total: float = 0.0
+    turn: int = 0
+    turns: int = 0
 
 
 @dataclass(frozen=True)

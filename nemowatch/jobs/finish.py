@@ -23,6 +23,7 @@ from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
 from nemowatch.jobs.results import fitting_stem, free_name, move_all, remove_tree, write_new
 from nemowatch.redact import redact
+from nemowatch.sharing import result_mode, share_tree
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class InboxResults:
         if mode == "archive" and originals:
             target = settings.folders.archive_dir / job.id
             move_all(originals, target)
+            share_tree(target, settings.folders.group_writable)
             folder.note(job, f"originals archived in {target}")
         elif mode == "delete":
             for path in originals:
@@ -104,11 +106,13 @@ def deliver(
         link: the web editor's address for the report (fetched by the caller).
         save: journals the job (and tells whoever listens).
     """
-    if settings.jobs.write_report and not job.report and job.result:
+    if job.result and not job.report:
         result = Path(job.result)
-        report = write_new(result.with_name(result.stem + ".report.txt"), render_report(job, link))
-        job.report = str(report)
-        save()
+        mode = result_mode(result, settings.folders.group_writable)  # the report's too
+        if settings.jobs.write_report:
+            text = render_report(job, link)
+            job.report = str(write_new(result.with_name(result.stem + ".report.txt"), text, mode))
+            save()
     results.delivered(folder, job, settings)
     job.move_to(JobStage.DONE)
     save()

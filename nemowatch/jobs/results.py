@@ -84,10 +84,10 @@ def free_name(folder: Path, name: str) -> Path:
     return next(p for p in numbered(folder, stem, suffix) if not p.exists())
 
 
-def write_new(path: Path, text: str) -> Path:
+def write_new(path: Path, text: str, mode: int = 0o644) -> Path:
     """Write a new file beside a result, numbered if its name is taken."""
     target = path if not path.exists() else free_name(path.parent, path.name)
-    write_atomic(target, redact(text).encode())
+    write_atomic(target, redact(text).encode(), mode=mode)
     return target
 
 

@@ -102,7 +102,9 @@ class TurnSteps(JobRun):
 
     def _turn_event(self, event: TurnEvent) -> None:
         if event.is_progress:
-            self.progress("edit", 0, 0)
+            index = self.job.next_turn
+            turn = len(self.job.turns) if index is None else index + 1
+            self.progress("edit", 0, 0, turn=turn, turns=len(self.job.turns))
 
     async def _recover(self, turn: Turn, label: str, first_wait: float | None = None) -> None:
         """Read the state until it differs from before the turn; never send the turn again.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.daemon import Daemon
+from devkit.daemon import Daemon, unwrap
 from devkit.processes import clean_env
 from devkit.proxy import Proxy
 from devkit.waits import wait_for
@@ -96,8 +96,9 @@ def test_an_outage_at_every_stage_holds_the_jobs_and_each_is_delivered_after(
     assert all(r.startswith(NETWORK_REASON) for r in held_in_status(daemon))
     assert NETWORK_REASON in paused(daemon) and "(last error: " in paused(daemon)
     shown = daemon.cli("status")
-    assert f"PAUSED: {NETWORK_REASON}" in shown.stdout, shown.stdout
-    assert "  editing: uploaded (held: waiting for the network since" in shown.stdout
+    text = unwrap(shown.stdout)
+    assert f"PAUSED: {NETWORK_REASON}" in text, text
+    assert "  editing: held: waiting for the network since" in text
     assert daemon.failures() == []
 
     # 15 s away in all: the probe 5 s after the hold fails; the next, 10 s later, finds

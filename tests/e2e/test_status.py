@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from devkit.daemon import Daemon
+from devkit.daemon import Daemon, unwrap
 from devkit.waits import wait_for
 
 
@@ -19,7 +19,9 @@ def status(daemon: Daemon, *, running: bool = True) -> str:
     done: subprocess.CompletedProcess[str] = daemon.cli("status")
     assert done.returncode == (0 if running else 3), done.stderr  # 3: as `systemctl status`
     assert "nmv_usr_" not in done.stdout and "Bearer" not in done.stdout
-    return done.stdout
+    for line in done.stdout.splitlines():  # 80 columns, but for one word that is longer
+        assert len(line) <= 80 or " " not in line.strip(), line
+    return unwrap(done.stdout)
 
 
 def delivered(daemon: Daemon, name: str, timeout: float = 40) -> Path:
@@ -47,7 +49,7 @@ def test_status_shows_the_job_in_progress_and_a_video_waiting_for_instructions(
     )
     out = status(daemon)
     assert "nemowatch is running" in out, out
-    assert "  busy: rendering" in out, out
+    assert "  busy: waiting for the render" in out, out
     assert "lonely.mp4: waiting for instructions: add lonely.txt" in out, out
     assert "PAUSED" not in out
     delivered(daemon, "busy")
@@ -63,13 +65,13 @@ def test_status_says_paused_and_why_and_shows_the_held_job(
     wait_for(lambda: daemon.status().get("paused"), 20, "the pause")
     out = status(daemon)
     assert "nemowatch is running" in out, out
-    assert "PAUSED: out of credits" in out, out
+    assert "PAUSED since " in out and ": out of credits" in out, out
     client_id = (daemon.root / "client_id").read_text().strip()
     assert f"?bind={client_id}" in out, "how to register"
     assert "credits: 0" in out, out
     assert daemon.failures() == []
     # "each job with its stage": the held job is still a job of this daemon.
-    assert "  waiting: uploaded" in out, out
+    assert "  waiting: held: out of credits" in out, out
     assert daemon.stop() == 0
 
 

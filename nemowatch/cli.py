@@ -79,10 +79,17 @@ def _parser() -> Parser:
 
     # -- jobs ------------------------------------------------------------------
     submit = _command(commands, "submit", "process one job now, in the foreground")
-    submit.add_argument("files", nargs="+", type=Path, metavar="FILE", help="video and media")
-    how = submit.add_mutually_exclusive_group(required=True)
+    submit.add_argument("files", nargs="*", type=Path, metavar="FILE", help="video and media")
+    how = submit.add_mutually_exclusive_group()
     how.add_argument("-i", "--instructions", metavar="TEXT", help="what to do, as text")
     how.add_argument("-f", "--file", type=Path, help="a .txt file of instructions")
+    how.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="ID",
+        help="finish an interrupted submit (the only one, or ID); never pays twice",
+    )
     retry = _command(
         commands, "retry", "put a failed job back in line (it pays again only when asked)"
     )

@@ -221,8 +221,13 @@ def finished_lines(state_dir: Path, count: int = 5) -> list[str]:
     if not entries:
         return []
     return ["last finished:"] + [
-        f"  {clock(e.ended)} {e.name}: {outcome(e)}" for e in entries if e.ended
+        f"  {clock(e.ended)} {e.name}: {outcome(e)}{_spent(e.credits)}" for e in entries if e.ended
     ]
+
+
+def _spent(credits: float | None) -> str:
+    """What a finished job cost, after its outcome (nothing when not known)."""
+    return "" if credits is None else f" ({credits:g} credits)"
 
 
 def fit(line: str, width: int = WIDTH) -> str:

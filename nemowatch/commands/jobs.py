@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,17 +14,47 @@ from nemowatch.errors import ExitCode, UsageError
 
 
 def submit(args: argparse.Namespace, loaded: config.Loaded) -> int:
-    from nemowatch.jobs.checks import read_instructions
+    """One job in the foreground; `--resume [ID]` takes up one that was interrupted.
+
+    Ctrl-C stops the job at a checkpoint and exits 130 with the command that
+    finishes it; that command pays for nothing already sent.
+    """
+    from nemowatch import submit
+    from nemowatch.cli import INTERRUPTED
     from nemowatch.jobs.context import Outcome
-    from nemowatch.submit import submit
+
+    if args.resume is not None:
+        if args.files or args.instructions is not None or args.file is not None:
+            raise UsageError("--resume takes up a job as it was sent: give no files or text")
+        ended = asyncio.run(submit.resume(loaded.settings, args.resume or None))
+    else:
+        ended = asyncio.run(submit.submit(loaded.settings, *_what_to_submit(args)))
+    if not ended.unfinished:
+        say(ended.text)
+        return ExitCode.OK if ended.outcome is Outcome.DONE else ExitCode.FAILED
+    again = ["nemowatch", "submit", "--resume", ended.job_id]
+    if args.config is not None:
+        again[1:1] = ["--config", str(args.config)]
+    hint = f"to finish it (what was sent is not paid again):\n  {shlex.join(again)}\n"
+    if ended.outcome is not Outcome.STOPPED:
+        complain(ended.text)
+        sys.stderr.write(hint)
+        return ExitCode.FAILED
+    sys.stderr.write(f"{ended.text}; {hint}nemowatch: interrupted\n")
+    return INTERRUPTED
+
+
+def _what_to_submit(args: argparse.Namespace) -> tuple[list[Path], str]:
+    """The files and the instructions, checked before anything is created or sent."""
+    from nemowatch.jobs.checks import read_instructions
 
     files: list[Path] = list(args.files)
+    if not files or (args.instructions is None) == (args.file is None):
+        raise UsageError("name the video (and more media) and give -i TEXT or -f FILE")
     for path in files + ([args.file] if args.file is not None else []):
         _must_be_a_file(path)
     text = args.instructions if args.instructions is not None else read_instructions(args.file)
-    outcome, said = asyncio.run(submit(loaded.settings, files, text))
-    say(said)
-    return ExitCode.OK if outcome is Outcome.DONE else ExitCode.FAILED
+    return files, text
 
 
 def _must_be_a_file(path: Path) -> None:

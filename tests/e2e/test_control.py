@@ -113,3 +113,21 @@ def test_retry_takes_effect_at_once_not_at_the_next_rescan(
     wait_for((daemon.outbox / "trip.mp4").exists, 40, "the retried job delivered")
     assert daemon.stop() == 0
     assert not failed.exists()
+
+
+def test_a_top_up_then_resume_releases_a_credits_hold_at_once(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(jobs={"credit_check_minutes": 60, "stop_grace_seconds": 5})
+    daemon.emulator.control.set(credits=0)  # the account cannot pay for an edit
+    daemon.start()
+    daemon.drop_pair(sample_video, "holiday")
+    wait_for(lambda: "credits" in condition_names(daemon), 30, "the credits hold")
+
+    daemon.emulator.control.action("set_credits", 1000)  # topped up; next check in an hour
+    resumed = daemon.cli("resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "nothing holds" in resumed.stdout, resumed.stdout
+    wait_for((daemon.outbox / "holiday.mp4").exists, 60, "the result after the top-up")
+    assert daemon.stop() == 0
+    assert daemon.failures() == []

@@ -59,9 +59,14 @@ TEST_SETTINGS: Settings = {
         "timeout_seconds": 60,
     },
     "logging": {"level": "DEBUG"},
+    "web": {"listen": ""},  # daemons side by side: a test that wants the page picks a port
 }
 #: the defaults but for the credit floor: what the benchmarks measure
-BENCH_SETTINGS: Settings = {"jobs": {"min_credits": 0}, "logging": {"level": "WARNING"}}
+BENCH_SETTINGS: Settings = {
+    "jobs": {"min_credits": 0},
+    "logging": {"level": "WARNING"},
+    "web": {"listen": ""},
+}
 #: `[export]` settings for benchmarks that do not measure export polling
 FAST_EXPORT = {"poll_first_seconds": 0.05, "poll_max_seconds": 0.2, "state_settle_seconds": 0}
 

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from nemowatch import __version__, config, logsetup, service
-from nemowatch.commands import Command, account, configuration, daemon, jobs, offline
+from nemowatch.commands import INTERRUPTED, Command, account, configuration, daemon, jobs, offline
 from nemowatch.errors import ConfigError, ExitCode, NemoError, UsageError
 from nemowatch.redact import RedactingWriter
 
 #: 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
-INTERRUPTED = 130
 #: 128 + SIGPIPE. git and restic do not catch a closed pipe: SIGPIPE ends them and
 #: the shell reports 141, which `set -o pipefail` scripts see. Python ignores
 #: SIGPIPE, so the write fails instead; ending with the same code keeps the

@@ -59,6 +59,7 @@ async def test_a_dead_watcher_thread_is_restarted_and_sees_drops_again(tmp_path:
         intake.stop()
 
 
+@pytest.mark.inotify_leak
 async def test_a_missing_inbox_holds_claims_and_its_return_rearms_the_watcher(
     tmp_path: Path,
 ) -> None:

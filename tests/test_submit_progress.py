@@ -32,11 +32,15 @@ def console() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("LOG %(levelname)s: %(message)s"))
     root = logging.getLogger()
-    level = root.level
+    level, others = root.level, list(root.handlers)  # left by earlier tests in this process
+    for other in others:
+        root.removeHandler(other)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     yield stream
     root.removeHandler(handler)
+    for other in others:
+        root.addHandler(other)
     root.setLevel(level)
 
 

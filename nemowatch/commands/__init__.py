@@ -18,6 +18,8 @@ Command = Callable[[argparse.Namespace, config.Loaded], int]
 
 #: the version of every `--json` output's format
 SCHEMA = 1
+#: the exit code after Ctrl-C, as the shell's 128 + SIGINT
+INTERRUPTED = 130
 
 
 def say(text: str) -> None:

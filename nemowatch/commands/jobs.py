@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from nemowatch import config
-from nemowatch.commands import complain, say
+from nemowatch.commands import INTERRUPTED, complain, say
 from nemowatch.errors import ExitCode, UsageError
 
 
@@ -20,7 +20,6 @@ def submit(args: argparse.Namespace, loaded: config.Loaded) -> int:
     finishes it; that command pays for nothing already sent.
     """
     from nemowatch import submit
-    from nemowatch.cli import INTERRUPTED
     from nemowatch.jobs.context import Outcome
 
     if args.resume is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from devkit.daemon import Daemon
+from devkit.daemon import Daemon, unwrap
 from devkit.waits import wait_for
 from nemowatch.config import JobSettings, WatchSettings
 from nemowatch.errors import InputError
@@ -43,7 +43,7 @@ def status(daemon: Daemon) -> str:
     done: subprocess.CompletedProcess[str] = daemon.cli("status")
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode in (0, 3), done.stderr  # 3: no daemon runs, as systemctl says
-    return done.stdout
+    return unwrap(done.stdout)
 
 
 def write_config(daemon: Daemon, **sections: dict[str, object]) -> None:

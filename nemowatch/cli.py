@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from nemowatch import __version__, config, logsetup, service
-from nemowatch.commands import INTERRUPTED, Command, account, configuration, daemon, jobs, offline
+from nemowatch.commands import (
+    INTERRUPTED,
+    Command,
+    account,
+    configuration,
+    daemon,
+    jobs,
+    offline,
+    web,
+)
 from nemowatch.errors import ConfigError, ExitCode, NemoError, UsageError
 from nemowatch.redact import RedactingWriter
 
@@ -75,6 +84,7 @@ def _parser() -> Parser:
     _command(commands, "resume", "go on after a pause; check credits and network now")
     cancel = _command(commands, "cancel", "stop a job at its next checkpoint; nothing more is sent")
     cancel.add_argument("job", metavar="ID-or-NAME", help="a job's id or name, as status lists")
+    _command(commands, "web", "print the web page's address with a one-time login token")
 
     # -- jobs ------------------------------------------------------------------
     submit = _command(commands, "submit", "process one job now, in the foreground")
@@ -245,6 +255,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("pause", None): daemon.pause,
     ("resume", None): daemon.resume,
     ("cancel", None): daemon.cancel,
+    ("web", None): web.web,
     ("submit", None): jobs.submit,
     ("retry", None): jobs.retry,
     ("history", None): jobs.history,

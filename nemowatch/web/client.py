@@ -127,6 +127,10 @@ class DaemonClient:
     def retry_all(self) -> str:
         return self._message("/api/retry-all")
 
+    def login_address(self) -> str:
+        """The web page's address with a one-time login token (`nemowatch web`)."""
+        return str(self._call("POST", "/api/web/login-token")["url"])
+
     # -- the wire -------------------------------------------------------------
 
     def _message(self, path: str, body: dict[str, Any] | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The local API's server: the application, and its lifecycle on a Unix socket.
+"""The local API's server: the application, and its lifecycle on a Unix socket and TCP.
 
     api = ApiServer(build_app(control, metrics, metrics_token=token))  # before bus.start()
     await api.start_unix(socket_path(state_dir, runtime_dir))
@@ -24,10 +24,11 @@ from pathlib import Path
 from aiohttp import web
 
 from nemowatch.errors import AlreadyRunningError, UsageError
-from nemowatch.web import routes
+from nemowatch.web import pages, routes, security
 from nemowatch.web.control import Control
 from nemowatch.web.feed import EventFeed
 from nemowatch.web.metrics import Metrics
+from nemowatch.web.site import SITE, Site
 
 log = logging.getLogger("nemowatch")
 
@@ -45,6 +46,8 @@ def build_app(
     public_url: str = "",
     zone: tzinfo | None = None,
     keepalive: float = KEEPALIVE_SECONDS,
+    site: Site | None = None,
+    password: str = "",
 ) -> web.Application:
     """The API as an aiohttp application; subscribes the live feed and the metrics to
     `control.bus`, so build it before the daemon starts the bus.
@@ -57,17 +60,25 @@ def build_app(
         public_url: `[web] public_url`, for the events' links.
         zone: the time zone of the events' times (the machine's when None).
         keepalive: seconds between the live feed's keep-alive comments.
+        site: the web page's sources; without it only the API is served (over TCP
+            it then needs a session no one can get: only `/metrics` answers there).
+        password: `[web] password`, for logins from the page's form ("": none).
     """
     feed = EventFeed(public_url, zone)
     control.bus.subscribe("live feed", feed.handle)
     control.bus.subscribe("metrics", metrics.handle)
-    app = web.Application(middlewares=[routes.errors, routes.local_only])
+    app = web.Application(middlewares=[security.headers, routes.errors, security.guard])
+    app[security.LOGINS] = security.Logins(password)
+    app[security.PUBLIC_URL] = public_url
     app[routes.CONTROL] = control
     app[routes.METRICS] = metrics
     app[routes.FEED] = feed
     app[routes.METRICS_TOKEN] = metrics_token or None
     app[routes.KEEPALIVE] = keepalive
     routes.add_routes(app)
+    if site is not None:
+        app[SITE] = site
+        pages.add_routes(app)
 
     async def end_streams(app: web.Application) -> None:
         app[routes.FEED].close()

@@ -85,14 +85,15 @@ class Note:
 
 
 def job_link(public_url: str, job_id: str) -> str | None:
-    """Where the job is shown on the web page (`[web] public_url`), when that is set.
+    """The web page's way on to the job in the web editor (`[web] public_url`, else the
+    page's own address), when there is a page.
 
     The web editor's own address carries a claim token, which is never put into
     a message (the report keeps it masked too); the page links on to it.
     """
     if not public_url:
         return None
-    return f"{public_url.rstrip('/')}/#job-{quote(job_id, safe='')}"
+    return f"{public_url.rstrip('/')}/jobs/{quote(job_id, safe='')}/editor"
 
 
 def from_job_event(event: events.JobEvent, public_url: str) -> Note | None:

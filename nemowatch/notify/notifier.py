@@ -26,6 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nemowatch.conditions import Condition
+from nemowatch.errors import UsageError
 from nemowatch.jobs import events
 from nemowatch.notify.channels import (
     Sender,
@@ -38,6 +39,8 @@ from nemowatch.notify.note import Note, from_job_event
 from nemowatch.notify.times import Clock, as_local, iso, local_zone, next_time, quiet_until
 from nemowatch.notify.tracking import Holds, Waits
 from nemowatch.notify.urls import mask_url
+from nemowatch.sections import WebSettings
+from nemowatch.web.address import parse_listen, url_of
 
 if TYPE_CHECKING:  # config.masked_dump calls into this package: no run-time import of config
     from nemowatch.config import Settings
@@ -105,7 +108,7 @@ class Notifier:
             self._waits.forget(event.name)
         if isinstance(event, _ENDED):
             self._ended.append((event.at, type(event).__name__.lower()))
-        note = from_job_event(event, self._settings().web.public_url)
+        note = from_job_event(event, page_address(self._settings().web))
         if note is not None:
             self._emit(note)
 
@@ -239,6 +242,16 @@ class Notifier:
             log.info("%d notification(s) kept for the quiet hours were not sent", len(self._kept))
             self._kept = []
         await self._sender.stop(grace)
+
+
+def page_address(web: WebSettings) -> str:
+    """`[web] public_url`, else the address the page listens on ("" when it is off)."""
+    if web.public_url or not web.listen:
+        return web.public_url
+    try:
+        return url_of(*parse_listen(web.listen))
+    except UsageError:
+        return ""
 
 
 def _message(notes: list[Note]) -> tuple[str, str]:

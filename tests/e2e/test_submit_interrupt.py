@@ -68,7 +68,9 @@ class Terminal:
                 self.proc.kill()
                 self.proc.wait(10)
             self._reader.join(10)
-            os.close(self._keyboard)
+            if self._keyboard >= 0:  # once: a second close could hit a reused descriptor
+                os.close(self._keyboard)
+                self._keyboard = -1
 
     @property
     def shown(self) -> str:

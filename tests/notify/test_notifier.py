@@ -68,7 +68,7 @@ def test_a_delivered_event_is_json_with_the_contract_keys_and_an_offset(
     assert data["name"] == "holiday" and data["result"] == "/out/holiday.mp4"
     assert data["reason"] is None and data["report"] == "/out/holiday.report.txt"
     assert data["at"] == "2026-01-10T18:30:05+01:00"
-    assert data["link"] == "https://nw.example/#job-id-holiday"
+    assert data["link"] == "https://nw.example/jobs/id-holiday/editor"
     assert datetime.fromisoformat(data["at"]).timestamp() == local(2026, 1, 10, 18, 30, 5)
 
 
@@ -84,7 +84,8 @@ def test_the_command_gets_the_four_variables_and_not_the_daemons_secrets(
     assert sent.env["NEMOWATCH_REASON"] == "broken.mp4 is empty. Drop the whole file again."
     assert sent.env["PATH"] == "/usr/bin:/bin", "the daemon's own environment, added to"
     assert "NEMO_TOKEN" not in sent.env
-    assert sent.data["reason"] == sent.env["NEMOWATCH_REASON"] and sent.data["link"] is None
+    assert sent.data["reason"] == sent.env["NEMOWATCH_REASON"]
+    assert sent.data["link"] == "http://127.0.0.1:8686/jobs/id-broken/editor", "the page's default"
 
 
 def test_events_not_chosen_are_not_sent(rig: Callable[..., Rig]) -> None:

@@ -72,7 +72,7 @@ async def test_an_emitted_event_reaches_a_connected_client_live(state: Path) -> 
         "name": "holiday",
         "result": "/out/holiday.mp4",
         "reason": None,
-        "link": f"http://nemo.example/#job-{job.id}",
+        "link": f"http://nemo.example/jobs/{job.id}/editor",
         "at": "2027-01-15T08:00:01+00:00",
     }
 

@@ -51,7 +51,9 @@ TEST_SETTINGS: Settings = {
         "rate_limit_seconds": 0.2,
         "sse_idle_timeout_seconds": 5,
     },
-    "jobs": {"credit_check_minutes": 0.01, "stop_grace_seconds": 5},
+    # the tests drop one sample video with one text under many names: the duplicate guard
+    # is off but where a test turns it on (tests/e2e/test_cost.py)
+    "jobs": {"credit_check_minutes": 0.01, "stop_grace_seconds": 5, "duplicate_days": 0},
     "export": {
         "poll_first_seconds": 0.1,
         "poll_max_seconds": 0.3,
@@ -63,7 +65,7 @@ TEST_SETTINGS: Settings = {
 }
 #: the defaults but for the credit floor: what the benchmarks measure
 BENCH_SETTINGS: Settings = {
-    "jobs": {"min_credits": 0},
+    "jobs": {"min_credits": 0, "duplicate_days": 0},  # one clip, dropped many times
     "logging": {"level": "WARNING"},
     "web": {"listen": ""},
 }

@@ -35,6 +35,9 @@ class Work(Flag):
     API_CALLS = auto()  # any other call: sessions, uploads, state reads, polls, downloads
     CLAIMS = auto()  # taking new work from the inbox
     DELIVERIES = auto()  # writing results and moving originals
+    #: starting a job's paid turns (its first turn); "budget" and "work hours" hold
+    #: only this, so a job already in its turns is never held between them
+    FIRST_TURNS = auto()
     API = PAID_TURNS | EXPORTS | API_CALLS  # all API work
 
 
@@ -155,5 +158,6 @@ def _describe(work: Work) -> str:
         Work.API_CALLS: "API calls",
         Work.CLAIMS: "claims",
         Work.DELIVERIES: "deliveries",
+        Work.FIRST_TURNS: "new paid work",
     }
     return ", ".join(text for flag, text in names.items() if flag & work)

@@ -4,6 +4,7 @@
     ├── ConfigError                 the configuration file or an override is invalid
     ├── UsageError                  a command line that cannot be carried out as given (exit 2)
     ├── InputError                  a job's files cannot be processed as they are
+    │   └── DuplicateJobError       the same media and instructions were delivered lately
     ├── EditNotAppliedError         a turn's stream broke and the project never changed
     ├── FileChangedError            a file changed while it was being claimed
     ├── JobRemovedError             the job's folder was removed: the job is cancelled
@@ -75,6 +76,11 @@ class UsageError(NemoError):
 
 class InputError(NemoError):
     """A job's files cannot be processed; the message says how to fix them."""
+
+
+class DuplicateJobError(InputError):
+    """The same media and instructions were delivered within `jobs.duplicate_days`:
+    the job is not sent (paying again is `retry --start-over`)."""
 
 
 class EditNotAppliedError(NemoError):

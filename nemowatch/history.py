@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nemowatch.history_cost import CostQueries, note_start
 from nemowatch.history_schema import (
     INSERT_EVENT,
     UPSERT_JOB,
@@ -57,7 +58,7 @@ DAY = 24 * 3600
 DiskErrorHandler = Callable[[Path, BaseException], None]
 
 
-class History:
+class History(CostQueries):
     """The history database; a connection opened at first use, shared by threads under a lock.
 
     Args:
@@ -258,6 +259,7 @@ class History:
             target, uri = f"{self.path.absolute().as_uri()}?mode=ro", True
         else:
             target, uri = str(self.path), False
+            fresh = not self.path.exists() or self.path.stat().st_size == 0
         conn = sqlite3.connect(
             target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False, uri=uri
         )
@@ -272,6 +274,7 @@ class History:
             if mode == "WAL":
                 conn.execute("PRAGMA synchronous = NORMAL")  # durable but for a power cut
             self._version = migrate(conn)
+            note_start(self.path, fresh, self._clock())  # a reset leaves today's spending unknown
         except BaseException as exc:
             if not self._read_only and trouble(exc) == "damaged":
                 self._broken = conn  # closed once its files are moved aside (see there)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from nemowatch.budget import CostControl
 from nemowatch.config import Settings
 from nemowatch.disk import DiskWatch
 from nemowatch.history import History
@@ -55,6 +56,8 @@ class Outlets:
         self._disk = disk
         self._history()
         self._notifications()
+        # cost control reads the history: the duplicate guard, the budget, work hours
+        ctx.cost = CostControl(ctx.conditions, lambda: self._settings().jobs, self.history)
 
     def _settings(self) -> Settings:
         return self._ctx.settings  # read at each use: a reload replaces them
@@ -111,6 +114,8 @@ class Outlets:
         self._scheduler.add_job(
             self.notifications.tick_async, "interval", seconds=TICK_SECONDS, id="notifications"
         )
+        if self._ctx.cost is not None:  # "budget" at midnight, "work hours" when they open
+            self._ctx.cost.attach(self._scheduler)
 
     async def stop(self, grace: float) -> None:
         """Let what is being sent finish within `grace` seconds; then give it up."""

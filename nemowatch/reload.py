@@ -51,6 +51,8 @@ def apply(
     ctx.uploads = asyncio.Semaphore(merged.jobs.max_parallel_uploads)
     reconfigure_inbox(merged.watch)
     client.reconfigure(merged.api, merged.export)
+    if ctx.cost is not None:  # a raised budget or moved work hours release held work now
+        ctx.cost.reconfigured()
     logging.getLogger().setLevel(merged.logging.level)
     scheduler.reschedule_job("rescan", trigger="interval", seconds=merged.watch.rescan_seconds)
     log.info("configuration reloaded (%d job(s) at once)", merged.jobs.max_parallel)

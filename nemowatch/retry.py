@@ -268,6 +268,7 @@ def _resend(settings: Settings, name: str, job: Job) -> Plan:
 def _start_over(settings: Settings, source: Path, old: Job | None) -> Plan:
     """A fresh journal from the files: a new session, every turn sent (and paid) again."""
     job = _fresh(source, old)
+    job.pay_again = True  # asked for: the duplicate guard does not refuse it
     turns = _turns_of(settings, source, job)
     what = f"{job.name}: --start-over starts a new session and sends every turn again"
     how = "starts over in a new session; every turn is sent again (paid again, as confirmed)"

@@ -200,7 +200,9 @@ class NemoClient:
                 raise
 
         answer = await self._call("upload", attempt)
-        return UploadResult(body.file_bytes, self._clock() - started, data_of(answer))
+        return UploadResult(
+            body.file_bytes, self._clock() - started, data_of(answer), sha256=dict(body.sha256)
+        )
 
     async def send_turn(
         self,

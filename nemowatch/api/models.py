@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from nemowatch.errors import TransportError
@@ -67,6 +68,8 @@ class UploadResult:
     bytes_sent: int
     seconds: float
     data: dict[str, Any] = field(repr=False)
+    #: the sha256 of each file (by its path), computed from the bytes sent
+    sha256: dict[Path, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

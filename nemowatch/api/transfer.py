@@ -13,13 +13,14 @@ against Content-Length, fsynced, and only then linked into place whole.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import mimetypes
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -64,6 +65,9 @@ class MultipartFiles:
         self._chunk = chunk_size
         #: every byte of the body was handed to the connection (the last attempt's)
         self.sent_whole = False
+        #: the sha256 of each file read whole by the last attempt, from the bytes it sent
+        #: (the duplicate guard's key: no second read of a large file)
+        self.sha256: dict[Path, str] = {}
 
     def _head(self, field: str, path: Path) -> bytes:
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -88,6 +92,7 @@ class MultipartFiles:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         self.sent_whole = False
+        self.sha256 = {}
         sent = 0
         for path, size, head in zip(self._paths, self._sizes, self._heads, strict=True):
             yield head
@@ -95,7 +100,8 @@ class MultipartFiles:
             # The next chunk is read while the one before is being sent: the socket
             # never waits for the disk (two chunks in memory at most).
             remaining = size
-            reading = self._read(f, remaining) if remaining > 0 else None
+            digest = hashlib.sha256()
+            reading = self._read(f, remaining, digest) if remaining > 0 else None
             try:
                 while reading is not None:
                     chunk = await reading
@@ -105,7 +111,7 @@ class MultipartFiles:
                     remaining -= len(chunk)
                     sent += len(chunk)
                     if remaining > 0:
-                        reading = self._read(f, remaining)
+                        reading = self._read(f, remaining, digest)
                     if self._progress:
                         self._progress(sent, self.file_bytes)
                     yield chunk
@@ -116,17 +122,21 @@ class MultipartFiles:
                         reading.exception()  # retrieved: the error that ends the upload came first
                 if not f.closed:
                     await asyncio.to_thread(f.close)
+            self.sha256[path] = digest.hexdigest()
             yield b"\r\n"
         self.sent_whole = True  # from here on, a lost answer leaves the outcome unknown
         yield self._tail
 
-    def _read(self, f: BinaryIO, remaining: int) -> asyncio.Future[bytes]:
-        return asyncio.ensure_future(asyncio.to_thread(_read_chunk, f, self._chunk, remaining))
+    def _read(self, f: BinaryIO, remaining: int, digest: Any) -> asyncio.Future[bytes]:
+        read = asyncio.to_thread(_read_chunk, f, self._chunk, remaining, digest)
+        return asyncio.ensure_future(read)
 
 
-def _read_chunk(f: BinaryIO, chunk: int, remaining: int) -> bytes:
-    """The next chunk; the file is closed with the last one (one thread trip fewer)."""
+def _read_chunk(f: BinaryIO, chunk: int, remaining: int, digest: Any) -> bytes:
+    """The next chunk, hashed in the same thread (reads of one file run one after the
+    other, so the digest sees them in order); the file is closed with the last one."""
     data = f.read(min(chunk, remaining))
+    digest.update(data)
     if len(data) >= remaining:
         f.close()
     return data

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from nemowatch.api import NemoClient
 from nemowatch.conditions import Conditions, Work
@@ -20,7 +21,10 @@ from nemowatch.disk import DiskWatch
 from nemowatch.folderwatch import FolderWatch
 from nemowatch.jobs import events, finish
 from nemowatch.jobs.journal import JobFolder
-from nemowatch.jobs.model import Job, JobStage
+from nemowatch.jobs.model import Job, JobStage, TurnState
+
+if TYPE_CHECKING:
+    from nemowatch.budget import CostControl
 
 
 class Outcome(StrEnum):
@@ -38,7 +42,12 @@ def needs(job: Job) -> Work:
     """The kind of work the job's next step is (what a condition may hold)."""
     stage = job.stage
     if stage is JobStage.UPLOADED:
-        return Work.PAID_TURNS if job.next_turn is not None else Work.API_CALLS
+        index = job.next_turn
+        if index is None:
+            return Work.API_CALLS
+        if index == 0 and job.turns[0].state is TurnState.PENDING:  # starting paid work
+            return Work.PAID_TURNS | Work.FIRST_TURNS
+        return Work.PAID_TURNS
     if stage is JobStage.EDITED or (stage is JobStage.RENDERING and not job.render_submitted):
         return Work.EXPORTS
     if stage is JobStage.DOWNLOADING:
@@ -68,6 +77,8 @@ class Context:
     folder_watch: FolderWatch | None = None
     #: ids of the jobs to cancel at their next checkpoint (`nemowatch cancel`)
     cancel_requests: set[str] = field(default_factory=set)
+    #: the duplicate guard, the budget and work hours (None: none of them applies)
+    cost: CostControl | None = None
 
 
 class JobRun:

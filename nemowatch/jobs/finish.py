@@ -189,6 +189,7 @@ def render_report(job: Job, link: str) -> str:
         answer = turn.answer or "(no text; the change was verified in the project)"
         lines += [f"  Turn {i}:"] + [f"    {line}" for line in answer.splitlines()]
     lines += ["", job.summary or "Timeline: (not read)", "", f"Open in the web editor: {link}"]
+    lines += ["", f"Cost: {job.cost_text() or 'not known (the balance could not be read)'}"]
     lines += ["", "Timings:"] + _timings(job)
     return "\n".join(lines) + "\n"
 

@@ -128,6 +128,19 @@ class Job(BaseModel):
     uploads_started: list[str] = Field(default_factory=list)
     #: a file changed after the claim: the files are being put back into the inbox
     put_back: bool = False
+    #: the sha256 of each media file, by its name in `media`, computed during the upload
+    media_sha256: dict[str, str] = Field(default_factory=dict)
+    #: the hot folder's preset the job came with (None: the plain inbox)
+    preset: str | None = None
+    #: the id of the job whose result this one refines (never a duplicate of it)
+    refines: str | None = None
+    #: put back by `retry --start-over`: the user asked to pay again, not a duplicate
+    pay_again: bool = False
+    #: the balance read before the first turn and after the last (what the job cost)
+    credits_before: float | None = None
+    credits_after: float | None = None
+    #: other jobs' turns ran meanwhile: the difference of the balances is approximate
+    cost_approximate: bool = False
 
     def move_to(self, stage: JobStage) -> None:
         if stage is JobStage.FAILED or stage in TRANSITIONS[self.stage]:
@@ -144,6 +157,23 @@ class Job(BaseModel):
         self.session_id = self.task_id = self.render_id = None
         self.sessions_lost += 1
         self.turns = [Turn(text=t.text) for t in self.turns]
+
+    @property
+    def cost(self) -> float | None:
+        """The credits its turns cost: the balance before the first less the one after
+        the last (None until both were read)."""
+        if self.credits_before is None or self.credits_after is None:
+            return None
+        return max(0.0, self.credits_before - self.credits_after)
+
+    def cost_text(self) -> str | None:
+        """What it cost, in words ("50 credits"); None when not known."""
+        cost = self.cost
+        if cost is None:
+            return None
+        if self.cost_approximate:
+            return f"about {cost:g} credits (approximate: other jobs' turns ran meanwhile)"
+        return f"{cost:g} credits"
 
     @property
     def next_turn(self) -> int | None:

@@ -36,6 +36,7 @@ from nemowatch.jobs.checks import check_media, inbox_names, read_instructions, s
 from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
 from nemowatch.jobs.delivery import DeliverySteps
+from nemowatch.jobs.duplicate import digests
 from nemowatch.jobs.environment import holding
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
@@ -224,6 +225,7 @@ class Pipeline(DeliverySteps):
                 progress=lambda sent, total: self.progress("upload", sent, total),
             )
         put_back_if_changed(self.folder, job, "after upload")  # before any turn is paid
+        job.media_sha256 = digests(job, paths, result.sha256)  # the duplicate guard's key
         job.uploads_started = []
         job.move_to(JobStage.UPLOADED)
         self.save()

@@ -17,6 +17,7 @@ from nemowatch.errors import (
     AnswerTooLargeError,
     ApiCodeError,
     ApiError,
+    DuplicateJobError,
     EditNotAppliedError,
     FileTooLargeError,
     InputError,
@@ -37,6 +38,12 @@ from nemowatch.errors import (
 from nemowatch.media import MEDIA_TYPES
 
 _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
+    (
+        DuplicateJobError,
+        "",
+        "Nothing was sent or paid for this copy. To pay for the edit again on purpose, "
+        "run `nemowatch retry NAME --start-over`; otherwise delete this folder.",
+    ),
     (InputError, "", "Fix the file as described and drop the job into the inbox again."),
     (
         AnswerTooLargeError,

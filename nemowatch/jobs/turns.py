@@ -13,6 +13,7 @@ import os
 from nemowatch.api import TurnEvent
 from nemowatch.errors import (
     AgentError,
+    ApiError,
     EditNotAppliedError,
     OutOfCreditsError,
     RateLimitedError,
@@ -39,6 +40,13 @@ class TurnSteps(JobRun):
         self._unchanged: dict[int, int] = {}
 
     async def _edit(self) -> None:
+        await self._turn()
+        job = self.job
+        if job.stage is JobStage.EDITED and job.credits_before is not None:
+            if job.credits_after is None:
+                await self._balance_after()
+
+    async def _turn(self) -> None:
         job = self.job
         index = job.next_turn
         if index is None:
@@ -54,7 +62,14 @@ class TurnSteps(JobRun):
                 )
             await self._recover(turn, label)
             return
-        await self._before_paid_step()
+        cost = self.ctx.cost
+        if cost is not None and await cost.before_turn(job, first=index == 0):
+            return  # "work hours" or "budget" holds its first turn: the pipeline holds the job
+        balance = await self._before_paid_step()
+        if index == 0:  # what the job costs: the balance now, and after its last turn
+            job.credits_before = balance
+            if cost is not None:
+                cost.started(job, balance)
         turn.fingerprint_before = (await self.client.get_state(self.session_id())).fingerprint()
         turn.move_to(TurnState.SENT)
         self.save()  # journaled before sending: a crash from here on never resends it
@@ -136,7 +151,8 @@ class TurnSteps(JobRun):
             cause=turn.interrupted_by,
         )
 
-    async def _before_paid_step(self) -> None:
+    async def _before_paid_step(self) -> float:
+        """Check what could fail only after paying; the balance available."""
         self._check_outbox()
         credits = await self.client.credits()
         needed = self.ctx.settings.jobs.min_credits
@@ -144,6 +160,20 @@ class TurnSteps(JobRun):
             raise OutOfCreditsError(
                 f"{credits.available:g} credits available, {needed} needed", code=2001
             )
+        return credits.available
+
+    async def _balance_after(self) -> None:
+        """After the last turn: the balance again; the difference is what the job cost."""
+        job = self.job
+        try:
+            job.credits_after = (await self.client.credits()).available
+        except ApiError as exc:  # the cost stays unknown; the job goes on
+            self.note(f"the balance could not be read after the last turn ({exc})")
+        if self.ctx.cost is not None:
+            self.ctx.cost.finished(job)
+        self.save()
+        if job.cost_text():
+            self.note(f"the turns cost {job.cost_text()}")
 
     def _check_outbox(self) -> None:
         """What could fail only after paying is checked before: the outbox, the result's name."""

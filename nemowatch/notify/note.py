@@ -76,6 +76,8 @@ class Note:
             lines.insert(0, f"Result: {self.result}")
         if self.extra.get("report"):
             lines.append(f"Report: {self.extra['report']}")
+        if self.extra.get("cost"):
+            lines.append(f"Cost: {self.extra['cost']}")
         if self.link:
             lines.append(f"Open: {self.link}")
         jobs: Sequence[str] = self.extra.get("jobs", ())
@@ -100,7 +102,10 @@ def from_job_event(event: events.JobEvent, public_url: str) -> Note | None:
     """The note a job event makes (delivered, failed), or None for the others."""
     link = job_link(public_url, event.job_id)
     if isinstance(event, events.Delivered):
-        extra = {"report": event.report} if event.report else {}
+        extra: dict[str, Any] = {"report": event.report} if event.report else {}
+        job = event.record
+        if job is not None and job.cost is not None:  # what the job cost
+            extra.update(credits=job.cost, cost=job.cost_text())
         return Note(
             "delivered", event.at, event.job_id, event.name, event.result, None, link, extra
         )

@@ -4,18 +4,20 @@ Content-Length, counted as it streams in, or inflated from a small gzip body."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 import respx
 from apifakes import CREDITS_PATH, envelope, ok
-from conftest import MakeClient
 
 from nemowatch.api import NemoClient
 from nemowatch.api.envelope import MAX_ANSWER_BYTES, read_answer
 from nemowatch.errors import AnswerTooLargeError, ApiError
 
+#: the `make_client` fixture of tests/api/conftest.py (not imported: several test folders
+#: have a `conftest` module, and which one that name means depends on the order of import)
+MakeClient = Callable[..., NemoClient]
 MB = 2**20
 CREDITS = {"available": 80, "frozen": 0, "total": 80}
 

@@ -45,6 +45,7 @@ WHOLE_RUN = [
     "credits",
     "state",
     "run_sse",
+    "credits",  # the balance after the last turn: what the job cost
     "state",
     "render_submit",
     "render_poll",
@@ -76,7 +77,7 @@ async def test_a_new_job_is_delivered_with_its_report_and_its_originals_archived
     assert "nmv_usr_" not in report, "the API token never appears in a report"
     sent = endpoints(emu)
     polls = sent.count("render_poll")  # one or more, as the emulator's thread gets to it
-    assert sent == WHOLE_RUN[:9] + ["render_poll"] * (polls - 1) + WHOLE_RUN[9:]
+    assert sent == WHOLE_RUN[:10] + ["render_poll"] * (polls - 1) + WHOLE_RUN[10:]
     assert accepted(calls(emu)) == calls(emu)
     assert milestones(collected) == [
         ("StageReached", "session"),
@@ -470,7 +471,7 @@ async def test_a_stop_request_lets_a_delivered_job_finish_its_moves(
     [
         (JobStage.CLAIMED, False, False, Work.API_CALLS),
         (JobStage.SESSION, False, False, Work.API_CALLS),
-        (JobStage.UPLOADED, False, False, Work.PAID_TURNS),
+        (JobStage.UPLOADED, False, False, Work.PAID_TURNS | Work.FIRST_TURNS),
         (JobStage.UPLOADED, False, True, Work.API_CALLS),
         (JobStage.EDITED, False, True, Work.EXPORTS),
         (JobStage.RENDERING, False, True, Work.EXPORTS),

@@ -1,0 +1,88 @@
+"""Cost control with a real daemon and the emulator: duplicates, the budget, what a job cost."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from devkit.daemon import Daemon
+from devkit.waits import wait_for
+
+
+def delivered_in_history(daemon: Daemon, name: str) -> bool:
+    """The history (written by the daemon from the job events) lists `name` as delivered."""
+    done = daemon.cli("history", "--json")
+    if done.returncode != 0:
+        return False
+    jobs = json.loads(done.stdout).get("jobs", [])
+    return any(j["name"] == name and j["outcome"] == "delivered" for j in jobs)
+
+
+def test_the_same_video_and_instructions_dropped_twice_are_paid_once(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(jobs={"duplicate_days": 30})  # the default (the harness turns it off)
+    daemon.start()
+    daemon.drop_pair(sample_video, "holiday")
+    wait_for(daemon.outputs, 60, "the first result")
+    wait_for(lambda: delivered_in_history(daemon, "holiday"), 20, "the history row")
+    daemon.drop_pair(sample_video, "holiday copy")  # a sync tool's second copy
+    (failed,) = wait_for(daemon.failures, 60, "the copy in the failed folder")
+    assert failed.name == "holiday copy"
+    error = daemon.error_of("holiday copy")
+    assert "already delivered as holiday.mp4 on " in error.splitlines()[0]
+    assert "nemowatch retry 'holiday copy' --start-over" in error
+    assert {"holiday copy.mp4", "holiday copy.txt"} <= {p.name for p in failed.iterdir()}
+    assert len(daemon.calls("run_sse")) == 1, "the copy was not sent"
+    assert [p.name for p in daemon.outputs()] == ["holiday.mp4"]
+    assert daemon.stop() == 0
+
+
+def write_config(daemon: Daemon, **sections: dict[str, Any]) -> None:
+    for section, values in sections.items():
+        daemon.settings.setdefault(section, {}).update(values)
+    daemon.config.write_text(tomli_w.dumps(daemon.settings))
+
+
+def test_a_budget_of_one_turn_holds_the_second_job_until_a_reload_raises_it(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(jobs={"daily_credit_budget": 50, "turn_cost_estimate": 50})
+    daemon.start()
+    daemon.drop_pair(sample_video, "first", text="Trim the silences")
+    wait_for(daemon.outputs, 60, "the first result")
+    report = daemon.outbox / "first.report.txt"
+    text = wait_for(lambda: report.exists() and report.read_text(), 10, "the first report")
+    assert "Cost: 50 credits" in text, text
+
+    daemon.drop_pair(sample_video, "second", text="Add a title")
+
+    def held_by_budget() -> dict[str, Any] | None:
+        status = daemon.status()
+        names = [c["name"] for c in status.get("conditions", [])]
+        held = [j for j in status.get("jobs", []) if j.get("held") and j["name"] == "second"]
+        return status if "budget" in names and held else None
+
+    status = wait_for(held_by_budget, 60, "the second job held by the budget")
+    (budget,) = [c for c in status["conditions"] if c["name"] == "budget"]
+    assert "50 of 50 credits spent today" in budget["reason"]
+    assert budget["next_check"], "status says when paid work starts again"
+    shown = daemon.cli("status").stdout
+    assert "daily credit budget reached" in shown and "midnight" in shown, shown
+    assert "(50 credits)" in shown, "the finished job's cost"
+    assert not daemon.failures(), "held, not failed"
+    assert len(daemon.calls("run_sse")) == 1
+
+    write_config(daemon, jobs={"daily_credit_budget": 100})
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(daemon.outputs()) == 2, 60, "the second result after the reload")
+    assert len(daemon.calls("run_sse")) == 2
+    assert daemon.stop() == 0
+    history = json.loads(daemon.cli("history", "--json").stdout)["jobs"]
+    assert {j["name"]: j["credits"] for j in history} == {"first": 50, "second": 50}

@@ -14,6 +14,10 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+#: how long a spawn that was cancelled may take to finish, so its child is killed
+SPAWN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,17 @@ async def run(
         "env": dict(env) if env is not None else None,
         "start_new_session": True,  # its own group: killed with whatever it started
     }
-    if isinstance(argv, str):
-        proc = await asyncio.create_subprocess_shell(argv, **pipes)  # type: ignore[arg-type]
-    else:
-        proc = await asyncio.create_subprocess_exec(*argv, **pipes)  # type: ignore[arg-type]
+    spawning = asyncio.ensure_future(_spawn(argv, pipes))
+    try:
+        # shielded: Python 3.11 never finishes a spawn cancelled while its pipes connect
+        # (its cleanup waits for pipes that were never connected), and the stop hangs
+        proc = await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({spawning}, timeout=SPAWN_SECONDS)
+            if spawning.done() and spawning.exception() is None:
+                await _kill(spawning.result())
+        raise
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout)
     except TimeoutError:
@@ -64,6 +75,12 @@ async def run(
         await _kill(proc)
         raise
     return Finished(proc.returncode, _text(out), _text(err))
+
+
+async def _spawn(argv: str | Sequence[str], pipes: dict[str, Any]) -> asyncio.subprocess.Process:
+    if isinstance(argv, str):
+        return await asyncio.create_subprocess_shell(argv, **pipes)
+    return await asyncio.create_subprocess_exec(*argv, **pipes)
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

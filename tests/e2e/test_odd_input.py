@@ -83,7 +83,9 @@ def test_an_nfd_video_and_an_nfc_txt_are_paired_and_delivered_after_a_refused_re
     daemon.drop(sample_video, f"{CAFE_NFD}.mp4")
     (result,) = wait_for(daemon.outputs, 40, "the result")
     assert unicodedata.normalize("NFC", result.stem) == CAFE_NFC
-    (archived,) = (daemon.outbox / "originals").iterdir()
+    archive = daemon.outbox / "originals"  # the originals follow the result
+    (archived,) = wait_for(lambda: archive.is_dir() and list(archive.iterdir()), 20, "archive")
+    wait_for(lambda: len(list(archived.iterdir())) == 2, 20, "both originals archived")
     assert sorted(p.name for p in archived.iterdir()) == sorted(
         [f"{CAFE_NFD}.mp4", f"{CAFE_NFC}.txt"]  # the names they came with
     )

@@ -159,6 +159,7 @@ async def test_nested_folders_created_at_once_do_not_deafen_the_watcher(inotify:
     await inotify.wait_for(lambda e: e.path == marker)
 
 
+@pytest.mark.inotify_leak
 async def test_stop_joins_the_threads_and_may_be_repeated(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     running = await start(tmp_path, polling=False)

@@ -29,7 +29,7 @@ from nemowatch.history import History
 from nemowatch.jobs.events import EventBus
 from nemowatch.jobs.finish import ERROR_FILE
 from nemowatch.jobs.journal import JobFolder
-from nemowatch.jobs.results import fitting_stem, free_name
+from nemowatch.jobs.results import fitting_stem, free_name, glob_escape
 from nemowatch.retry import Mode, retry, retry_all
 from nemowatch.status import Snapshot
 from nemowatch.watch.rules import Waiting
@@ -190,7 +190,7 @@ class DaemonControl:
         target = free_name(failed, fitting_stem(failed, name))
         target.mkdir(parents=True)
         paths = [waiting.path] + [
-            p for p in waiting.path.parent.glob(f"{name}.*") if p != waiting.path
+            p for p in waiting.path.parent.glob(f"{glob_escape(name)}.*") if p != waiting.path
         ]
         for path in paths if waiting.path.is_file() else [waiting.path]:
             shutil.move(str(path), target / path.name)

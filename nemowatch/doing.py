@@ -17,11 +17,13 @@ from dataclasses import dataclass
 STAGE_WORDS = {
     "claimed": "waiting for a worker",
     "session": "opening an editing session",
-    "uploaded": "sending the instructions",
+    "uploaded": "files uploaded; the editor is working",
     "edited": "asking for the render",
     "rendering": "waiting for the render",
     "downloading": "downloading the result",
     "delivered": "putting the originals away",
+    "done": "done",
+    "failed": "failed",
 }
 #: a progress report, by its `what`
 PROGRESS_WORDS = {
@@ -68,16 +70,16 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M", time.localtime(at))
 
 
-def elapsed(seconds: float) -> str:
-    """40 s, 3 min, 2 h 5 min."""
+def duration(seconds: float) -> str:
+    """Short and readable: 42 s, 12 min, 3 h 05."""
     seconds = max(0.0, seconds)
-    if seconds < 90:
+    if seconds < 60:
         return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours} h {rest // 60:02d}"
 
 
 def _for(since: float | None, now: float) -> str:
-    return f", {elapsed(now - since)}" if since else ""
+    return f", {duration(now - since)}" if since else ""

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from nemowatch.config import Settings
+from nemowatch.doing import duration
 from nemowatch.errors import ExitCode
 from nemowatch.history import History
 from nemowatch.history_schema import Entry
@@ -102,16 +103,6 @@ def outcome(entry: Entry) -> str:
     if reason.startswith(entry.outcome):  # "cancelled at rendering"
         return reason
     return f"{entry.outcome}: {reason}" if reason else entry.outcome
-
-
-def duration(seconds: float) -> str:
-    """Short and readable: 42 s, 12 min, 3 h 05."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours} h {rest // 60:02d}"
 
 
 def fit(text: str, width: int) -> str:

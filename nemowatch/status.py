@@ -181,7 +181,7 @@ def render(settings: Settings) -> str:
         lines += [f"  {name}: {reason}" for name, reason in failures]
     lines += finished_lines(folders.state_dir)
     lines += submit_lines(folders.state_dir)
-    return "\n".join(fit(line) for line in lines)
+    return "\n".join(wrap(line) for line in lines)
 
 
 def _condition_line(condition: dict[str, Any]) -> str:
@@ -230,7 +230,7 @@ def _spent(credits: float | None) -> str:
     return "" if credits is None else f" ({credits:g} credits)"
 
 
-def fit(line: str, width: int = WIDTH) -> str:
+def wrap(line: str, width: int = WIDTH) -> str:
     """`line` wrapped within `width` columns, its continuation indented under it; a
     word longer than that (a link, a path) is kept whole."""
     if len(line) <= width:

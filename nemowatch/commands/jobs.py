@@ -80,15 +80,20 @@ def retry(args: argparse.Namespace, loaded: config.Loaded) -> int:
     if cost is not None and not confirm_payment(cost, yes=args.yes):
         complain("not confirmed; nothing was sent and nothing was changed")
         return ExitCode.FAILED
-    if running_daemon(settings) is None:
-        done = retry_all(settings) if args.all else retry(settings, args.name, mode, _yes)
-    else:
+    done = None
+    if running_daemon(settings) is not None:
         from nemowatch.commands.daemon import daemon_client
+        from nemowatch.errors import DaemonNotRunningError
         from nemowatch.web.control import RetryHow
 
         how: RetryHow = "resend" if args.resend else "start-over" if args.start_over else ""
-        with daemon_client(settings) as client:
-            done = client.retry_all() if args.all else client.retry(args.name, how)
+        try:
+            with daemon_client(settings) as client:
+                done = client.retry_all() if args.all else client.retry(args.name, how)
+        except DaemonNotRunningError as exc:  # its socket is off: the files, as without it
+            complain(f"{exc}; putting the files back here (taken at the next rescan)")
+    if done is None:
+        done = retry_all(settings) if args.all else retry(settings, args.name, mode, _yes)
     say(done or "nothing was changed")
     return ExitCode.OK
 

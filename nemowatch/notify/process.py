@@ -61,7 +61,7 @@ async def run(
         # (its cleanup waits for pipes that were never connected), and the stop hangs
         proc = await asyncio.shield(spawning)
     except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait({spawning}, timeout=SPAWN_SECONDS)
             if spawning.done() and spawning.exception() is None:
                 await _kill(spawning.result())

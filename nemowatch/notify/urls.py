@@ -15,13 +15,10 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from nemowatch.sections import NotifySettings
-
-if TYPE_CHECKING:  # config.masked_dump calls in here: no import of config at run time
-    from nemowatch.config import Settings
 
 MASK = "****"
 INSTALL = "install it with: pip install 'nemowatch[notify]'"
@@ -110,9 +107,8 @@ def masked_urls(notify: NotifySettings) -> list[str]:
     return [mask_url(url.get_secret_value()) for url in notify.urls]
 
 
-def apprise_problem(settings: Settings | NotifySettings) -> str | None:
+def apprise_problem(notify: NotifySettings) -> str | None:
     """What keeps `notify.urls` from working, for `doctor`; None when nothing does."""
-    notify = settings if isinstance(settings, NotifySettings) else settings.notify
     urls = [url.get_secret_value() for url in notify.urls]
     if not urls:
         return None

@@ -17,19 +17,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from nemowatch import __version__
+from nemowatch.doing import STAGE_WORDS, duration
 from nemowatch.redact import redact
-
-STAGE_WORDS = {
-    "claimed": "taken in, about to start",
-    "session": "opening an editing session",
-    "uploaded": "files uploaded; the editor is working",
-    "edited": "edited; the export is next",
-    "rendering": "rendering the video",
-    "downloading": "downloading the result",
-    "delivered": "delivered; tidying up",
-    "done": "done",
-    "failed": "failed",
-}
 
 
 def esc(value: object) -> str:
@@ -42,6 +31,7 @@ def url(*parts: str) -> str:
 
 
 def stage_words(stage: str) -> str:
+    """The stage as `status` words it (one table for both)."""
     return STAGE_WORDS.get(stage, stage)
 
 
@@ -67,15 +57,6 @@ def elapsed(since: float | None) -> str:
         return ""
     seconds = max(0.0, time.time() - since)
     return f'<span class="elapsed" data-since="{since:.3f}">{esc(duration(seconds))}</span>'
-
-
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def credits(value: Any) -> str:

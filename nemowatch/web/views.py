@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from nemowatch.doing import duration
 from nemowatch.history_schema import Entry
-from nemowatch.web.html import button, credits, duration, elapsed, esc, stage_words, url, when
+from nemowatch.web.html import button, credits, elapsed, esc, stage_words, url, when
 from nemowatch.web.site import Failure
 
 HISTORY_PAGE = 50

@@ -27,7 +27,7 @@ def test_a_job_moves_through_its_stages_live_and_its_result_plays(
     row.locator(".stage", has_text="the editor is working").wait_for()
     row.locator(".elapsed").wait_for()
     shot(page, "queue-running")
-    row.locator(".stage", has_text="rendering the video").wait_for()
+    row.locator(".stage", has_text="waiting for the render").wait_for()
     page.locator("#no-jobs").wait_for()  # delivered: the queue is empty again
     assert page.evaluate("window.notReloaded") is True
     assert int(page.evaluate("document.body.dataset.events")) >= 4

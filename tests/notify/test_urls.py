@@ -61,18 +61,17 @@ def test_config_show_gets_the_urls_masked() -> None:
 def test_apprise_problem_names_a_missing_apprise_and_urls_it_does_not_know(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert apprise_problem(Settings()) is None
+    assert apprise_problem(Settings().notify) is None
     good = Settings(notify={"urls": [f"json://u:{SECRET}@127.0.0.1:8080/hook"]})
-    assert apprise_problem(good) is None
     assert apprise_problem(good.notify) is None
 
     bad = Settings(notify={"urls": [f"nosuchservice://u:{SECRET}@example.com/x"]})
-    problem = apprise_problem(bad)
+    problem = apprise_problem(bad.notify)
     assert problem is not None and "does not understand" in problem
     assert SECRET not in problem and "nosuchservice://u:****@example.com/****" in problem
 
     monkeypatch.setattr(urls_module, "apprise_installed", lambda: False)
-    problem = apprise_problem(good)
+    problem = apprise_problem(good.notify)
     assert problem is not None and "not installed" in problem and "nemowatch[notify]" in problem
 
 

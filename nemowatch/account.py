@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -43,9 +44,13 @@ class Account:
         self._conditions = conditions
 
     def schedule(self, scheduler: AsyncIOScheduler, seconds: float) -> None:
-        """Run `check` every `seconds` (again after a reload changed it)."""
+        """Run `check` now and every `seconds` after (again after a reload changed it):
+        `status` shows the balance from the start."""
         if scheduler.get_job(JOB_ID) is None:
-            scheduler.add_job(self.check, "interval", seconds=seconds, id=JOB_ID)
+            first = datetime.now(UTC)
+            scheduler.add_job(
+                self.check, "interval", seconds=seconds, id=JOB_ID, next_run_time=first
+            )
         else:
             scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=seconds)
         self._scheduler = scheduler

@@ -9,6 +9,7 @@ never sent a turn (see test_retry_cli.py for the rest of `retry`).
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from devkit.daemon import Daemon, unwrap
@@ -139,3 +140,12 @@ def test_retry_of_a_job_fixed_in_the_failed_folder_starts_over(
     (turn,) = daemon.calls("run_sse")
     assert turn["body"]["new_message"]["parts"][0]["text"] == "Add a title saying Hello"
     assert daemon.failures() == []
+
+
+def test_status_shows_the_credits_read_at_start(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(jobs={"credit_check_minutes": 60}).start()  # no check for an hour
+    wait_for(lambda: daemon.status().get("credits") is not None, 10, "the balance read")
+    assert "credits: 100" in status(daemon)
+    assert daemon.stop() == 0

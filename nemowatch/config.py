@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from nemowatch import presets
 from nemowatch.errors import ConfigError
 from nemowatch.sections import (
     IGNORED,
@@ -81,6 +83,14 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     web: WebSettings = Field(default_factory=WebSettings)
     presets: dict[str, PresetSettings] = Field(default_factory=dict)
+
+    @field_validator("presets")
+    @classmethod
+    def _preset_names(cls, value: dict[str, PresetSettings]) -> dict[str, PresetSettings]:
+        found = presets.problems(value)
+        if found:  # one error; _problems() splits it into its lines again
+            raise PydanticCustomError("presets", "{text}", {"text": "\n".join(found)})
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -222,6 +232,10 @@ def _problems(exc: ValidationError, environ: Mapping[str, str]) -> tuple[list[st
     for err in exc.errors():
         loc = tuple(str(part) for part in err["loc"])
         where = ".".join(loc) or "(top level)"
+        if err["type"] == "presets":  # presets.problems(): each one names its preset
+            problems += str(err["ctx"]["text"]).split("\n")
+            from_file = True
+            continue
         if err["type"] == "folders":  # folder_problems(): each one names its keys
             problems += str(err["ctx"]["text"]).split("\n")
             from_env |= any(name.upper().startswith("NEMOWATCH_FOLDERS") for name in environ)

@@ -239,6 +239,6 @@ class Daemon:
         self.outlets.credits_read(balance)
 
     def _apply(self, new: Settings) -> None:
-        reload.apply(new, self.ctx, self.client, self.scheduler, self.intake.inbox.reconfigure)
+        reload.apply(new, self.ctx, self.client, self.scheduler, self.intake.reconfigure)
         self.account.schedule(self.scheduler, self.settings.jobs.credit_check_minutes * 60)
         self.pool.resize()

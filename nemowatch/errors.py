@@ -4,7 +4,8 @@
     ├── ConfigError                 the configuration file or an override is invalid
     ├── UsageError                  a command line that cannot be carried out as given (exit 2)
     ├── InputError                  a job's files cannot be processed as they are
-    │   └── DuplicateJobError       the same media and instructions were delivered lately
+    │   ├── DuplicateJobError       the same media and instructions were delivered lately
+    │   └── LinkError               a .url, .webloc or .link file holds no usable http(s) address
     ├── EditNotAppliedError         a turn's stream broke and the project never changed
     ├── FileChangedError            a file changed while it was being claimed
     ├── JobRemovedError             the job's folder was removed: the job is cancelled
@@ -81,6 +82,19 @@ class InputError(NemoError):
 class DuplicateJobError(InputError):
     """The same media and instructions were delivered within `jobs.duplicate_days`:
     the job is not sent (paying again is `retry --start-over`)."""
+
+
+class NothingToRefineError(InputError):
+    """`NAME.refine.txt` names no result delivered within `jobs.refine_days`."""
+
+
+class LinkError(InputError):
+    """A link file (`.url`, `.webloc`, `.link`) holds no usable http(s) address.
+
+    An input error like any other: the job fails before anything is paid, and
+    the message names the file and says how to fix it. A file that could not
+    be read keeps its `OSError` as `__cause__`.
+    """
 
 
 class EditNotAppliedError(NemoError):
@@ -222,6 +236,11 @@ class TokenError(ApiCodeError):
 
 class SessionLostError(ApiCodeError):
     """1002: the session was not found or has expired."""
+
+
+class RefinedSessionLostError(SessionLostError):
+    """1002 for a refinement: the session of the result it refines is gone, so it
+    cannot continue it (`retry --start-over` redoes everything, paying again)."""
 
 
 class OutOfCreditsError(ApiCodeError):

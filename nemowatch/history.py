@@ -41,6 +41,7 @@ from nemowatch.history_schema import (
     transaction,
     trouble,
 )
+from nemowatch.history_workflow import WorkflowQueries
 from nemowatch.jobs.events import JobEvent, Progress
 
 log = logging.getLogger("nemowatch")
@@ -58,7 +59,7 @@ DAY = 24 * 3600
 DiskErrorHandler = Callable[[Path, BaseException], None]
 
 
-class History(CostQueries):
+class History(CostQueries, WorkflowQueries):
     """The history database; a connection opened at first use, shared by threads under a lock.
 
     Args:

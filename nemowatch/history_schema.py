@@ -65,12 +65,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX events_by_job ON events (job_id, at)",
         "CREATE INDEX events_by_time ON events (at)",
     ),
+    (
+        # what a refinement needs of the result it refines, and a cost's accuracy
+        "ALTER TABLE jobs ADD COLUMN task_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE jobs ADD COLUMN cost_approximate INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 JOB_COLUMNS = (
     "id name kind preset media instructions session_id render_id stages turns credits_before "
-    "credits_after outcome result report reason code stage refines started ended"
+    "credits_after outcome result report reason code stage refines started ended task_id version "
+    "cost_approximate"
 ).split()
 UPSERT_JOB = (
     f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) "
@@ -186,6 +193,9 @@ def job_row(event: events.JobEvent) -> dict[str, Any] | None:
         "refines": _extra(job, "refines"),
         "started": job.created_at,
         "ended": event.at,
+        "task_id": job.task_id,
+        "version": job.result_version,
+        "cost_approximate": int(job.cost_approximate),
     }
 
 
@@ -264,6 +274,11 @@ class Entry:
     credits_before: float | None
     credits_after: float | None
     refines: str | None
+    task_id: str | None = None
+    #: 1 for a job's own result; 2, 3, ... for its refinements (`NAME v2.mp4`)
+    version: int = 1
+    #: other jobs' turns ran meanwhile: `credits` is approximate
+    cost_approximate: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Entry:
@@ -271,6 +286,8 @@ class Entry:
         fields = {key: value for key, value in dict(row).items() if key in known}
         for name in ("media", "instructions", "stages", "turns"):
             fields[name] = json.loads(fields[name])
+        if "cost_approximate" in fields:
+            fields["cost_approximate"] = bool(fields["cost_approximate"])
         return cls(**fields)
 
     @property

@@ -76,7 +76,7 @@ def table(entries: list[Entry], width: int = WIDTH) -> str:
     lines = [_line(header, name_width, what_width)]
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.ended))
-        credits = "–" if e.credits is None else f"{e.credits:g}"
+        credits = "–" if e.credits is None else f"{'~' if e.cost_approximate else ''}{e.credits:g}"
         cells = (e.name, when, outcome(e), duration(e.duration), credits)
         lines.append(_line(cells, name_width, what_width))
     return "\n".join(lines)

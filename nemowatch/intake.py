@@ -27,6 +27,7 @@ from nemowatch.conditions import Conditions, Work
 from nemowatch.config import FolderSettings, Settings
 from nemowatch.disk import DENIED, DiskWatch, is_disk_error
 from nemowatch.folderwatch import FolderWatch
+from nemowatch.hotfolders import HotFolders
 from nemowatch.jobs.claim import claim, request_for
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.watch.inbox import Inbox
@@ -71,17 +72,20 @@ class Intake:
     ) -> None:
         folders = settings.folders
         self._folders: Callable[[], FolderSettings] = lambda: folders
+        self._settings = settings
         self._conditions = conditions
         self._disk = disk
         self._on_claimed = on_claimed
         self._rescan = rescan
         self._refused: dict[str, _Refused] = {}
+        self.hot = HotFolders(time.monotonic)
+        self.hot.sync(settings)
         self.inbox = Inbox(
             folders.inbox,
             folders.work_dir,
             settings.watch,
             time.monotonic,
-            skip=(folders.outbox, folders.failed),
+            skip=(folders.outbox, folders.failed, *self.hot.folders()),
         )
         self.watcher = InboxWatcher(
             folders.inbox,
@@ -101,12 +105,23 @@ class Intake:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.watcher.start(loop)
         self.inbox.scan()
+        self.hot.scan()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: new `[watch]` values, and presets added or removed."""
+        folders = settings.folders
+        self.inbox.reconfigure(settings.watch)
+        self.hot.sync(settings)
+        self.inbox.skip((folders.outbox, folders.failed, *self.hot.folders()))
+        self._settings = settings
+        self._rescan()
 
     def stop(self) -> None:
         self.watcher.stop()
 
     def note(self, event: WatchEvent) -> None:
-        self.inbox.note(event.path, closed=event.closed, at=event.at)
+        table = self.hot.table_of(event.path) or self.inbox
+        table.note(event.path, closed=event.closed, at=event.at)
         self._disk.check_soon()  # someone is at work there: maybe space was freed
 
     def rescan(self) -> None:
@@ -114,6 +129,8 @@ class Intake:
         self._refused.clear()
         if self.folders.check():
             self.inbox.scan()
+            self.hot.make(self._settings)  # a hot folder removed meanwhile is made again
+            self.hot.scan()
 
     def _rearm(self) -> None:
         """The inbox is a folder again (or its watcher died): watch it afresh, scan it."""
@@ -125,10 +142,11 @@ class Intake:
 
     def plan_and_claim(self, stopping: Callable[[], bool]) -> tuple[list[Waiting], float | None]:
         """Claim each ready job; the waiting files (with why) and the inbox's next look."""
-        plan = self._inbox.plan()
-        waiting = list(plan.waiting)
+        plans = [self._inbox.plan()] + [table.plan() for _, table in self.hot]
+        waiting = [w for plan in plans for w in plan.waiting]
+        wakes = [plan.wake_at for plan in plans if plan.wake_at is not None]
         held = self._conditions.blocking(Work.CLAIMS)
-        for ready in plan.ready:
+        for ready in (ready for plan in plans for ready in plan.ready):
             refused = self._refused.get(ready.name)
             if refused is not None and refused.seen == ready.seen_as:
                 waiting.append(Waiting(ready.folder or ready.media[0], refused.reason))
@@ -143,7 +161,7 @@ class Intake:
                 self._refused[ready.name] = _Refused(why, ready.seen_as)
                 waiting.append(Waiting(ready.folder or ready.media[0], why))
             held = self._conditions.blocking(Work.CLAIMS)
-        return waiting, plan.wake_at
+        return waiting, min(wakes, default=None)
 
     def _claim(self, ready: Candidate) -> str | None:
         """Claim one job; None when claimed (or dropped), else why it must wait."""
@@ -153,7 +171,8 @@ class Intake:
         except OSError as exc:
             return self._claim_failed(ready, exc, work_dir)
         self._refused.pop(ready.name, None)
-        self._inbox.forget([ready.folder] if ready.folder else ready.files)
+        table = self.hot.tables.get(ready.preset or "", self._inbox)
+        table.forget([ready.folder] if ready.folder else ready.files)
         if folder is not None:
             self._on_claimed(folder, ready.name)
         return None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from nemowatch.api import NemoClient
-from nemowatch.config import Settings, WatchSettings, merge_reload
+from nemowatch.config import Settings, merge_reload
 from nemowatch.errors import ConfigError
 from nemowatch.jobs.context import Context
 from nemowatch.systemd import Notifier
@@ -40,7 +40,7 @@ def apply(
     ctx: Context,
     client: NemoClient,
     scheduler: AsyncIOScheduler,
-    reconfigure_inbox: Callable[[WatchSettings], None],
+    reconfigure_inbox: Callable[[Settings], None],
 ) -> Settings:
     """Put `new` in force in the shared context, but for the restart-only keys; the
     settings now in force."""
@@ -49,7 +49,7 @@ def apply(
         log.warning("reload: %s changed; that takes a restart (kept as before)", ", ".join(kept))
     ctx.settings = merged
     ctx.uploads = asyncio.Semaphore(merged.jobs.max_parallel_uploads)
-    reconfigure_inbox(merged.watch)
+    reconfigure_inbox(merged)  # new [watch] values, presets added or removed
     client.reconfigure(merged.api, merged.export)
     if ctx.cost is not None:  # a raised budget or moved work hours release held work now
         ctx.cost.reconfigured()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from nemowatch import retry_refine
 from nemowatch.config import Settings
 from nemowatch.errors import InputError, NemoError, UsageError
 from nemowatch.jobs.checks import read_instructions, split_turns
@@ -67,6 +68,8 @@ class Plan:
     job: Job  # the journal to write; its id names the new folder in the work folder
     how: str  # what the job does next, for the message and job.log
     cost: str | None = None  # what paying again costs; None when nothing is paid again
+    #: files copied into the job besides the failed folder's (a refinement's originals)
+    copies: tuple[Path, ...] = ()
 
 
 def _never(cost: str) -> bool:
@@ -95,7 +98,7 @@ def retry(
     plan = _plan(settings, source, mode)
     if plan.cost is not None and not confirm(plan.cost):
         return None
-    job = _move_back(settings, source, plan.job, plan.how)
+    job = _move_back(settings, source, plan)
     return f"{job.name} {plan.how}; the daemon picks it up within watch.rescan_seconds"
 
 
@@ -267,6 +270,17 @@ def _resend(settings: Settings, name: str, job: Job) -> Plan:
 
 def _start_over(settings: Settings, source: Path, old: Job | None) -> Plan:
     """A fresh journal from the files: a new session, every turn sent (and paid) again."""
+    if old is not None and old.kind == "refine":
+        job, media = retry_refine.start_over(settings, source, old)
+        what = (
+            f"{job.name}: --start-over redoes the original instructions and the refinement "
+            "in a new session, from the archived originals"
+        )
+        how = (
+            f"starts over in a new session from the archived originals; every turn is sent "
+            f"again (paid again, as confirmed), delivered as {job.result_stem}"
+        )
+        return Plan(job, how, _cost_line(settings, what, len(job.turns)), tuple(media))
     job = _fresh(source, old)
     job.pay_again = True  # asked for: the duplicate guard does not refuse it
     turns = _turns_of(settings, source, job)
@@ -277,6 +291,15 @@ def _start_over(settings: Settings, source: Path, old: Job | None) -> Plan:
 
 def _fresh(source: Path, old: Job | None) -> Job:
     """A journal as a claim writes it, from the files now in the failed folder."""
+    if old is not None and old.kind == "refine":  # its .refine.txt, looked up afresh
+        return Job(
+            id=new_job_id(old.name),
+            name=old.name,
+            kind="refine",
+            media=[],
+            instructions_file=old.instructions_file,
+            preset=old.preset,
+        )
     name = old.name if old else source.name
     originals = _originals(source)
     texts = [p.name for p in originals if classify(p.name) is FileKind.INSTRUCTIONS]
@@ -290,6 +313,7 @@ def _fresh(source: Path, old: Job | None) -> Job:
         instructions_file=texts[0] if texts else None,
         default_instructions=default,
         problem=None if one_text else "the job folder needs exactly one .txt file",
+        preset=old.preset if old else None,
     )
 
 
@@ -321,10 +345,12 @@ def _originals(source: Path) -> list[Path]:
     return sorted(p for p in source.iterdir() if p.name not in NOT_ORIGINALS)
 
 
-def _move_back(settings: Settings, source: Path, job: Job, how: str) -> Job:
+def _move_back(settings: Settings, source: Path, plan: Plan) -> Job:
     """Originals and log into a new job folder, the journal last, then the failed folder goes."""
+    job, how = plan.job, plan.how
     folder = JobFolder(settings.folders.work_dir / job.id)
     folder.files.mkdir(parents=True)
+    retry_refine.copy_in(list(plan.copies), folder.files)
     for path in _originals(source):
         shutil.move(str(path), str(folder.files / path.name))
     if (source / LOG).exists():

@@ -298,8 +298,17 @@ class WebSettings(Section):
 
 
 class PresetSettings(Section):
+    """`[presets.NAME]`: a hot folder `<inbox>/NAME/` and what its jobs run with."""
+
     instructions: str
     quality: str | None = None
     format: str | None = None
     language: str | None = None
     after_success: Literal["archive", "keep", "delete"] | None = None
+
+    @field_validator("instructions")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a preset's instructions say what to do with its videos")
+        return value

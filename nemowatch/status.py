@@ -25,6 +25,7 @@ from nemowatch.jobs.claim import DAMAGED, damage
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job
 from nemowatch.lock import Holder
+from nemowatch.presets import hot_folders, results_folder
 from nemowatch.redact import redact
 
 STATUS_FILE = "status.json"
@@ -172,6 +173,7 @@ def render(settings: Settings) -> str:
             lines.append(f"  {job.name}: {job.stage.value}{held}")
         waiting = (data or {}).get("waiting", [])
     lines += [f"  {line}" for line in attention]
+    lines += hot_folder_lines(settings)
     if waiting:
         lines.append(f"waiting in the inbox: {len(waiting)}")
         lines += [f"  {w['path']}: {w['reason']}" for w in waiting[:50]]
@@ -182,6 +184,18 @@ def render(settings: Settings) -> str:
     lines += finished_lines(folders.state_dir)
     lines += submit_lines(folders.state_dir)
     return "\n".join(wrap(line) for line in lines)
+
+
+def hot_folder_lines(settings: Settings) -> list[str]:
+    """The presets' hot folders, and where their results go."""
+    folders = hot_folders(settings)
+    if not folders:
+        return []
+    lines = [f"hot folders: {len(folders)}"]
+    for name, folder in folders.items():
+        results = results_folder(settings, name)
+        lines.append(f"  {name}: {folder}/ -> {results}/")
+    return lines
 
 
 def _condition_line(condition: dict[str, Any]) -> str:
@@ -284,6 +298,10 @@ def to_json(settings: Settings) -> dict[str, Any]:
         "queued": data.get("queued", 0) if live else 0,
         "jobs": jobs,
         "waiting": [{"path": w["path"], "reason": w["reason"]} for w in data.get("waiting", [])],
+        "hot_folders": [
+            {"preset": name, "folder": str(path), "results": str(results_folder(settings, name))}
+            for name, path in hot_folders(settings).items()
+        ],
         "attention": attention,
         "failures": [{"name": n, "reason": r} for n, r in recent_failures(folders.failed)],
         "submits": [

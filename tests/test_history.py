@@ -203,7 +203,7 @@ def test_an_old_database_is_migrated(tmp_path: Path) -> None:
         conn.commit()
     with History(path) as history:
         history.record(delivered(a_job()))
-    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(1,)]
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
     assert rows(path, "SELECT name FROM jobs") == [("holiday",)]
     assert rows(path, "SELECT count(*) FROM unrelated") == [(0,)]
 

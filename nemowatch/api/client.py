@@ -160,9 +160,10 @@ class NemoClient:
         redact.register(anon.token)
         return anon
 
-    async def create_session(self) -> Session:
-        """`POST /api/tasks/me/with-session/nemo_agent`: a new project."""
-        task = {"task_name": "project", "language": self._api.language}
+    async def create_session(self, language: str | None = None) -> Session:
+        """`POST /api/tasks/me/with-session/nemo_agent`: a new project (in `language`,
+        a preset's, or `api.language`)."""
+        task = {"task_name": "project", "language": language or self._api.language}
         body = await self._request(
             "session", "POST", f"/api/tasks/me/with-session/{APP}", json=task
         )
@@ -203,6 +204,23 @@ class NemoClient:
         return UploadResult(
             body.file_bytes, self._clock() - started, data_of(answer), sha256=dict(body.sha256)
         )
+
+    async def upload_urls(self, session_id: str, urls: Sequence[str]) -> UploadResult:
+        """`POST /api/upload-video/...` in its JSON form: the service fetches each address.
+
+        No bytes pass through this machine (`bytes_sent` 0, no sha256). Unlike
+        a streamed body, this small JSON body can be sent again whole, so
+        transient faults are retried like any other call.
+
+        Raises:
+            UnsupportedFileError: 4001, an address of a type the service refuses.
+            ApiCodeError: the service could not fetch an address (the emulator's 4003).
+        """
+        started = self._clock()
+        path = f"/api/upload-video/{APP}/me/{session_id}"
+        payload = {"urls": list(urls), "source_type": "url"}
+        answer = await self._request("upload", "POST", path, json=payload)
+        return UploadResult(0, self._clock() - started, data_of(answer))
 
     async def send_turn(
         self,
@@ -269,17 +287,21 @@ class NemoClient:
     def new_render_id(self) -> str:
         return self._render_ids.new()
 
-    async def start_render(self, session_id: str, draft: Draft, render_id: str) -> str:
+    async def start_render(
+        self, session_id: str, draft: Draft, render_id: str, export: ExportSettings | None = None
+    ) -> str:
         """`POST /api/render/proxy/lambda`: export `draft` (costs no credits).
 
         The id is the caller's (journal it first); resubmitting the same id
-        after a lost answer does not start a second render.
+        after a lost answer does not start a second render. `export`: a preset's
+        format and quality, instead of `[export]`'s.
         """
+        output = export or self._export
         body = {
             "id": render_id,
             "sessionId": session_id,  # camelCase: the one exception in the API
             "draft": draft.raw,
-            "output": {"format": self._export.format, "quality": self._export.quality},
+            "output": {"format": output.format, "quality": output.quality},
         }
         await self._request("render_submit", "POST", "/api/render/proxy/lambda", json=body)
         return render_id

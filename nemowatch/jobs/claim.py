@@ -20,6 +20,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -36,7 +37,7 @@ BUNDLE = ""  # the origins key of a bundle's folder
 @dataclass(frozen=True)
 class ClaimRequest:
     name: str
-    kind: str  # "pair" or "bundle"
+    kind: Literal["pair", "bundle", "refine"]
     media: tuple[Path, ...]
     instructions: Path | None
     folder: Path | None = None  # the bundle's folder
@@ -44,6 +45,8 @@ class ClaimRequest:
     problem: str | None = None
     #: (size, mtime_ns) of each file as it was when found settled
     expected: dict[Path, tuple[int, int]] | None = None
+    #: the preset of the hot folder it came from
+    preset: str | None = None
 
 
 def request_for(ready: Candidate) -> ClaimRequest:
@@ -57,6 +60,7 @@ def request_for(ready: Candidate) -> ClaimRequest:
         default_instructions=ready.use_default_instructions,
         problem=ready.problem,
         expected={path: (size, mtime_ns) for path, size, mtime_ns in ready.seen_as},
+        preset=ready.preset,
     )
 
 
@@ -141,13 +145,14 @@ def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
     job = Job(
         id=folder.path.name,
         name=request.name,
-        kind="bundle" if request.kind == "bundle" else "pair",
+        kind=request.kind,
         media=[p.name for p in request.media],
         instructions_file=request.instructions.name if request.instructions else None,
         origins=origins,
         default_instructions=request.default_instructions,
         problem=request.problem,
         media_stat=_media_stat(request.media, expected),
+        preset=request.preset,
     )
     try:
         folder.path.mkdir(parents=True)

@@ -19,9 +19,10 @@ from nemowatch.conditions import Conditions, Work
 from nemowatch.config import Settings
 from nemowatch.disk import DiskWatch
 from nemowatch.folderwatch import FolderWatch
-from nemowatch.jobs import events, finish
+from nemowatch.jobs import events, finish, refine
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Job, JobStage, TurnState
+from nemowatch.presets import job_settings
 
 if TYPE_CHECKING:
     from nemowatch.budget import CostControl
@@ -79,6 +80,8 @@ class Context:
     cancel_requests: set[str] = field(default_factory=set)
     #: the duplicate guard, the budget and work hours (None: none of them applies)
     cost: CostControl | None = None
+    #: finds the delivered result a refinement continues (None: no history, none found)
+    deliveries: refine.Lookup | None = None
 
 
 class JobRun:
@@ -88,6 +91,12 @@ class JobRun:
         self.folder, self.job, self.ctx = folder, job, ctx
         self.client = ctx.client
         self._told = job.stage
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this job runs with: those in force (a reload replaces them),
+        with its preset's over them (`presets.job_settings`)."""
+        return job_settings(self.ctx.settings, self.job.preset)
 
     def save(self) -> None:
         self.folder.save(self.job)

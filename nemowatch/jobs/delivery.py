@@ -31,8 +31,8 @@ class DeliverySteps(TurnSteps):
     async def _download(self) -> None:
         job = self.job
         assert job.render_id
-        outbox = self.ctx.settings.folders.outbox
-        stem, suffix = job.result_stem or job.name, "." + self.ctx.settings.export.format
+        outbox = self.settings.folders.outbox
+        stem, suffix = job.result_stem or job.name, "." + self.settings.export.format
         if job.partial and self._published_before_a_crash(outbox, stem, suffix):
             return
         # The status that just said "completed" holds a fresh output.url; after a
@@ -84,11 +84,11 @@ class DeliverySteps(TurnSteps):
         if job.partial and job.result:  # a crash after the result was journaled
             (Path(job.result).parent / job.partial).unlink(missing_ok=True)
             job.partial = None
-        wants_link = self.ctx.settings.jobs.write_report and not job.report and job.result
+        wants_link = self.settings.jobs.write_report and not job.report and job.result
         link = await self._web_link() if wants_link else ""
         try:
             finish.deliver(
-                self.folder, job, self.ctx.settings, self.ctx.results, link=link, save=self.save
+                self.folder, job, self.settings, self.ctx.results, link=link, save=self.save
             )
         except OSError as exc:
             # the result is in the outbox: this never makes the job a failure

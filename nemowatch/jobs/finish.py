@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nemowatch.config import Settings
+from nemowatch.jobs import refine
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
@@ -180,7 +181,12 @@ def cancel(folder: JobFolder, job: Job, settings: Settings, results: Results) ->
 
 
 def render_report(job: Job, link: str) -> str:
-    lines = [f"nemowatch report: {job.name}", "", f"Result: {job.result}", ""]
+    lines = [f"nemowatch report: {job.name}", "", f"Result: {job.result}"]
+    if job.refines is not None:
+        lines.append(refine.describe(job))
+    if job.preset:
+        lines.append(f"Preset: {job.preset} (its hot folder's instructions open turn 1)")
+    lines.append("")
     lines.append("Instructions:")
     for i, turn in enumerate(job.turns, 1):
         lines += [f"  Turn {i}:"] + [f"    {line}" for line in turn.text.splitlines()]

@@ -92,7 +92,7 @@ class Job(BaseModel):
     version: int = JOURNAL_VERSION
     id: str
     name: str
-    kind: Literal["pair", "bundle", "submit"]
+    kind: Literal["pair", "bundle", "submit", "refine"]
     #: media files: names in the job's `files/` folder (absolute paths for `submit`)
     media: list[str]
     instructions_file: str | None = None
@@ -134,6 +134,10 @@ class Job(BaseModel):
     preset: str | None = None
     #: the id of the job whose result this one refines (never a duplicate of it)
     refines: str | None = None
+    #: the result it refines, as it was delivered (for the report)
+    refines_result: str | None = None
+    #: 1 for a job's own result; 2, 3, ... for its refinements (`NAME v2.mp4`)
+    result_version: int = 1
     #: put back by `retry --start-over`: the user asked to pay again, not a duplicate
     pay_again: bool = False
     #: the balance read before the first turn and after the last (what the job cost)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from nemowatch.api import Draft
 from nemowatch.conditions import Condition
@@ -25,13 +26,14 @@ from nemowatch.errors import (
     EditNotAppliedError,
     InputError,
     JobRemovedError,
+    RefinedSessionLostError,
     RenderFailedError,
     RenderNotFoundError,
     SessionLostError,
     TidyingError,
     UploadUnknownError,
 )
-from nemowatch.jobs import events, finish
+from nemowatch.jobs import events, finish, refine
 from nemowatch.jobs.checks import check_media, inbox_names, read_instructions, split_turns
 from nemowatch.jobs.claim import put_back_if_changed
 from nemowatch.jobs.context import Context, Outcome, needs
@@ -43,6 +45,7 @@ from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason, keeps_trying
 from nemowatch.jobs.rendering import wait_for_render
 from nemowatch.network import Patience
+from nemowatch.presets import opening
 
 #: a lost session is started over at most this often before the job fails
 log = logging.getLogger("nemowatch.jobs")
@@ -95,12 +98,14 @@ class Pipeline(DeliverySteps):
                     name, holds = account_condition(exc)
                     reason = hold_reason(
                         exc,
-                        web_url=self.ctx.settings.api.web_url,
+                        web_url=self.settings.api.web_url,
                         client_id=self.client.anonymous_client_id,
                     )
                     # held on this condition even where it holds other work (a 402
                     # while polling): the job waits for its release, not in a loop
                     return self._held(self.ctx.conditions.raise_(name, reason, holds))
+                if isinstance(exc, SessionLostError) and job.kind == "refine":
+                    return self._fail(RefinedSessionLostError(exc.api_message, code=exc.code))
                 if isinstance(exc, SessionLostError) and self._can_restart():
                     self.note("the session was lost (1002); starting over in a new session")
                     job.restart_session()
@@ -142,6 +147,8 @@ class Pipeline(DeliverySteps):
         """A lost session is started over only while no turn was sent: after one, a new
         session would pay for the edits again, which only the user may ask for."""
         job = self.job
+        if job.kind == "refine":  # a new session would hold none of the original's work
+            return False
         unpaid = all(turn.state is TurnState.PENDING for turn in job.turns)
         return unpaid and job.stage in RESTARTABLE and job.sessions_lost < MAX_SESSION_RESTARTS
 
@@ -161,14 +168,14 @@ class Pipeline(DeliverySteps):
         """`nemowatch cancel`: nothing more is sent; the originals go to the failed folder."""
         job, stage = self.job, self.job.stage.value
         self.ctx.cancel_requests.discard(job.id)
-        finish.cancel(self.folder, job, self.ctx.settings, self.ctx.results)
+        finish.cancel(self.folder, job, self.settings, self.ctx.results)
         self.ctx.emit(events.Cancelled.of(job, stage=stage))
         return Outcome.CANCELLED
 
     def _fail(self, exc: BaseException) -> Outcome:
         job = self.job
         try:
-            finish.fail(self.folder, job, exc, self.ctx.settings, self.ctx.results)
+            finish.fail(self.folder, job, exc, self.settings, self.ctx.results)
         except OSError as again:
             condition = holding(self.ctx, again)
             if not self.folder.failed_on_disk():
@@ -187,24 +194,55 @@ class Pipeline(DeliverySteps):
         job = self.job
         if job.problem:
             raise InputError(job.problem)
-        check_media(self.folder.media_paths(job), self.ctx.settings.jobs, inbox_names(job))
+        if job.kind == "refine":
+            self._start_refinement()
+            return
+        check_media(self.folder.media_paths(job), self.settings.jobs, inbox_names(job))
         if not job.turns:
-            instructions = self.folder.instructions_path(job)
-            text = (
-                read_instructions(instructions)
-                if instructions
-                else self.ctx.settings.watch.default_instructions
-            )
-            job.turns = [Turn(text=t) for t in split_turns(text)]
-        session = await self.client.create_session()
+            job.turns = [Turn(text=t) for t in split_turns(self._instructions())]
+        session = await self.client.create_session(self.settings.api.language)
         job.session_id, job.task_id = session.session_id, session.task_id
         job.uploads_started = []  # a new session holds nothing yet
         job.move_to(JobStage.SESSION)
         self.save()
         self.note(f"session created; {len(job.turns)} instruction turn(s)")
 
+    def _instructions(self) -> str:
+        """The job's instructions: its `.txt`, after its preset's, or the defaults."""
+        job = self.job
+        path = self.folder.instructions_path(job)
+        own = read_instructions(path) if path else ""
+        if job.preset is None:
+            return own if path else self.settings.watch.default_instructions
+        preset = self.settings.presets.get(job.preset)
+        if preset is None and not path:
+            raise InputError(
+                f"the preset {job.preset} is no longer in the configuration and {job.name} "
+                f"has no .txt: add {job.name}.txt, or the preset again, and retry"
+            )
+        return opening(preset, own)
+
+    def _start_refinement(self) -> None:
+        """`NAME.refine.txt`: its turns go to the session of the latest NAME delivered."""
+        job = self.job
+        path = self.folder.instructions_path(job)
+        assert path is not None, "a refinement is its .refine.txt"
+        if not job.turns:
+            job.turns = [Turn(text=t) for t in split_turns(read_instructions(path))]
+        refine.resolve(job, self.ctx.deliveries, self.settings.jobs.refine_days, time.time())
+        job.move_to(JobStage.SESSION)
+        self.save()
+        self.note(
+            f"refines {job.refines_result or job.refines} in its session {job.session_id}; "
+            f"{len(job.turns)} turn(s), nothing uploaded again; the result is v{job.result_version}"
+        )
+
     async def _upload(self) -> None:
         job = self.job
+        if job.kind == "refine":  # its media are in the session already
+            job.move_to(JobStage.UPLOADED)
+            self.save()
+            return
         paths = self.folder.media_paths(job)
         put_back_if_changed(self.folder, job, "after its claim")
         if job.uploads_started:
@@ -246,7 +284,7 @@ class Pipeline(DeliverySteps):
 
     async def _settled_draft(self) -> Draft:
         """The draft once ready and unchanged for `state_settle_seconds` (one read if that is 0)."""
-        export = self.ctx.settings.export
+        export = self.settings.export
         settle = export.state_settle_seconds
         interval = 1.0 if settle >= 1 else max(settle / 2, 0.05)  # reads a second apart
         deadline = self.ctx.clock() + export.timeout_seconds
@@ -285,7 +323,7 @@ class Pipeline(DeliverySteps):
             self._completed = await wait_for_render(
                 self.client,
                 job.render_id,
-                self.ctx.settings.export,
+                self.settings.export,
                 clock=self.ctx.clock,
                 sleep=self.ctx.sleep,
                 on_progress=progress,
@@ -324,5 +362,7 @@ class Pipeline(DeliverySteps):
         job = self.job
         assert job.render_id
         draft = self._draft or (await self.client.get_state(self.session_id())).draft
-        await self.client.start_render(self.session_id(), draft, job.render_id)
+        await self.client.start_render(
+            self.session_id(), draft, job.render_id, self.settings.export
+        )
         self.note(f"render {job.render_id} started")

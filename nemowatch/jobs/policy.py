@@ -25,6 +25,7 @@ from nemowatch.errors import (
     OutOfCreditsError,
     PlanBlockedError,
     RateLimitedError,
+    RefinedSessionLostError,
     RenderFailedError,
     RenderTimeoutError,
     ScopeError,
@@ -76,6 +77,14 @@ _EXPLAINED: list[tuple[type[BaseException], str, str]] = [
         RenderTimeoutError,
         "The render did not finish in time.",
         "Run `nemowatch retry NAME` later, or raise export.timeout_seconds.",
+    ),
+    (
+        RefinedSessionLostError,
+        "The editing session of the result this refines is gone (NemoVideo keeps a "
+        "project only for a while), so the refinement could not be sent.",
+        "`nemowatch retry NAME --start-over` redoes the original instructions and this "
+        "refinement in a new session, from the archived originals (every turn paid again; "
+        "it says what that costs first).",
     ),
     (
         SessionLostError,

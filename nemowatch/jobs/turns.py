@@ -83,10 +83,10 @@ class TurnSteps(JobRun):
             self.save()
             if (
                 isinstance(exc, RateLimitedError)
-                and self._rate_limited < self.ctx.settings.jobs.retries
+                and self._rate_limited < self.settings.jobs.retries
             ):
                 self._rate_limited += 1
-                await self.ctx.sleep(exc.retry_after or self.ctx.settings.api.rate_limit_seconds)
+                await self.ctx.sleep(exc.retry_after or self.settings.api.rate_limit_seconds)
                 return
             raise
         except (TransportError, ServerError, AgentError) as exc:
@@ -129,7 +129,7 @@ class TurnSteps(JobRun):
         which comes back here when the step is tried again (the count kept; after
         a hold, a new run counts anew: more reads, never a turn given up early).
         """
-        api = self.ctx.settings.api
+        api = self.settings.api
         first = api.recovery_first_wait_seconds if first_wait is None else first_wait
         index = self.job.turns.index(turn)
         self._unchanged.setdefault(index, 0)
@@ -155,7 +155,7 @@ class TurnSteps(JobRun):
         """Check what could fail only after paying; the balance available."""
         self._check_outbox()
         credits = await self.client.credits()
-        needed = self.ctx.settings.jobs.min_credits
+        needed = self.settings.jobs.min_credits
         if credits.available < needed:
             raise OutOfCreditsError(
                 f"{credits.available:g} credits available, {needed} needed", code=2001
@@ -177,9 +177,11 @@ class TurnSteps(JobRun):
 
     def _check_outbox(self) -> None:
         """What could fail only after paying is checked before: the outbox, the result's name."""
-        job, outbox = self.job, self.ctx.settings.folders.outbox
+        job, outbox = self.job, self.settings.folders.outbox
         if self.ctx.folder_watch is None:  # `submit`: the outbox is made when missing
             outbox.mkdir(parents=True, exist_ok=True)
+        elif job.preset and outbox.parent.is_dir():  # a preset's results folder, made again
+            outbox.mkdir(exist_ok=True)
         if not outbox.is_dir():  # the daemon waits for it ("folder missing"), unpaid
             raise FileNotFoundError(errno.ENOENT, "the outbox is missing", str(outbox))
         if not os.access(outbox, os.W_OK | os.X_OK):  # the condition "disk", unpaid

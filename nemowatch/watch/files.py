@@ -29,6 +29,8 @@ class FileKind(StrEnum):
     AUDIO = "audio"
     IMAGE = "image"
     INSTRUCTIONS = "instructions"
+    #: `NAME.refine.txt`: more turns for the delivered result NAME (never a plain `.txt`)
+    REFINE = "refine"
     UNSUPPORTED = "unsupported"
 
 
@@ -51,7 +53,20 @@ def classify(name: str) -> FileKind:
     stem, dot, extension = _base(name).rpartition(".")
     if not dot or not stem:
         return FileKind.UNSUPPORTED
+    if refined_name(name) is not None:
+        return FileKind.REFINE
     return _KIND_OF_EXTENSION.get(extension.lower(), FileKind.UNSUPPORTED)
+
+
+REFINE_SUFFIX = ".refine.txt"
+
+
+def refined_name(name: str) -> str | None:
+    """`clip` for `clip.refine.txt` (any case): the result a refinement is for; else None."""
+    base = _base(name)
+    if len(base) > len(REFINE_SUFFIX) and base.casefold().endswith(REFINE_SUFFIX):
+        return base[: -len(REFINE_SUFFIX)]
+    return None
 
 
 def is_ignored(name: str, patterns: Iterable[str]) -> bool:

@@ -52,7 +52,9 @@ class Inbox:
         settings: the `[watch]` section (ignore patterns, settle and wait times).
         clock: the one clock; any monotonic float in seconds.
         skip: other folders nemowatch writes to, should one lie inside the inbox
-            (an outbox there must never be read back as new work).
+            (an outbox there must never be read back as new work), and the hot
+            folders, which have tables of their own.
+        preset: this is the hot folder of that preset (its jobs carry it).
     """
 
     def __init__(
@@ -63,16 +65,26 @@ class Inbox:
         clock: Callable[[], float],
         *,
         skip: Iterable[Path] = (),
+        preset: str | None = None,
     ) -> None:
         self._inbox = inbox
         self._real = os.path.realpath(inbox)
-        self._skip = {os.path.realpath(path) for path in (work_dir, *skip)}
+        self._work_dir = work_dir
+        self._preset = preset
         self._settings = settings
         self._clock = clock
         self._files: dict[Path, Seen] = {}
         self._folders: dict[Path, dict[Path, Seen]] = {}
+        self._skip: set[str] = set()
         #: each sub-folder's mtime at its last full look (unchanged: nothing came or went)
         self._folder_mtimes: dict[Path, int] = {}
+        self.skip(skip)
+
+    def skip(self, paths: Iterable[Path]) -> None:
+        """The folders in the inbox that are not its work (besides the work folder)."""
+        self._skip = {os.path.realpath(path) for path in (self._work_dir, *paths)}
+        for folder in [f for f in self._folders if os.path.realpath(f) in self._skip]:
+            del self._folders[folder]
 
     def reconfigure(self, settings: WatchSettings) -> None:
         """New settle time, pair wait, default instructions or ignore patterns (a reload)."""
@@ -174,7 +186,7 @@ class Inbox:
         """
         looked: set[Path] = set()
         while True:
-            result = plan(self.entries(), self._clock(), self._settings)
+            result = plan(self.entries(), self._clock(), self._settings, self._preset)
             fresh = [c for c in result.ready if _unit(c) - looked]
             if not fresh:
                 return result

@@ -38,12 +38,17 @@ def top_level_problem(rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
     return None
 
 
-def bundle_problem(folder: Path, rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
-    """Why a settled folder cannot be a bundle, or None if it is one."""
+def bundle_problem(
+    folder: Path, rest: Sequence[Seen], txts: Sequence[Seen], *, instructed: bool = False
+) -> str | None:
+    """Why a settled folder cannot be a bundle, or None if it is one.
+
+    `instructed`: the folder is in a hot folder, whose preset says what to do.
+    """
     problem = _problem_of_any(rest, txts)
     if problem is not None:
         return problem
-    if not txts:
+    if not txts and not instructed:
         return f"the folder {folder.name} has no .txt of instructions: add one"
     if len(txts) > 1:
         return (
@@ -60,6 +65,12 @@ def _problem_of_any(rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
     marked = next((s for s in [*rest, *txts] if s.problem), None)
     if marked is not None:
         return f"{marked.name} {marked.problem}"
+    refine = next((s for s in rest if classify(s.name) is FileKind.REFINE), None)
+    if refine is not None:
+        return (
+            f"{refine.name} refines a delivered result: put it in the inbox itself (or in "
+            "the hot folder the result came from), not in a folder with other files"
+        )
     unsupported = next((s for s in rest if classify(s.name) is FileKind.UNSUPPORTED), None)
     if unsupported is not None:
         return f"{unsupported.name} is not a type nemowatch accepts: use {ACCEPTED_TYPES}"

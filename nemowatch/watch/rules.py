@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Literal
 
@@ -36,6 +36,7 @@ from nemowatch.watch.files import (
     nfc,
     observe,
     open_for_writing,
+    refined_name,
     settled,
     settled_at,
 )
@@ -67,20 +68,23 @@ Stat = tuple[Path, int, int]
 class Candidate:
     """A job ready to be claimed, or one that must fail before any upload.
 
-    `kind` is "pair" for top-level files and "bundle" for a sub-folder; a
-    bundle is claimed as its `folder`. When `problem` is set, `media` holds
+    `kind` is "pair" for top-level files, "bundle" for a sub-folder (claimed
+    as its `folder`) and "refine" for a `NAME.refine.txt` (no media: it
+    continues the session of the delivered result NAME). When `problem` is set, `media` holds
     every file of the job except `instructions`, whatever its type, so that
     moving `files` (or the folder) takes all of them to the failed folder.
     """
 
     name: str
-    kind: Literal["pair", "bundle"]
+    kind: Literal["pair", "bundle", "refine"]
     media: tuple[Path, ...]
     instructions: Path | None
     use_default_instructions: bool = False
     folder: Path | None = None
     #: one sentence saying what is wrong and how to fix it; None for a good job
     problem: str | None = None
+    #: the preset of the hot folder it was dropped in (None: the inbox itself)
+    preset: str | None = None
     #: size and mtime of each file when the job was found ready: the claim checks
     #: them again, so a file that changed since is put back (not part of equality)
     seen_as: tuple[Stat, ...] = field(default=(), compare=False)
@@ -120,16 +124,25 @@ class Plan:
         self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
 
 
-def plan(entries: Entries, now: float, settings: WatchSettings) -> Plan:
-    """Decide which jobs are ready, which must fail, and what waits for what."""
-    return _Planner(now, settings, entries).run()
+def plan(entries: Entries, now: float, settings: WatchSettings, preset: str | None = None) -> Plan:
+    """Decide which jobs are ready, which must fail, and what waits for what.
+
+    `preset`: the entries are a hot folder's. Its jobs carry the preset, and the
+    preset's instructions stand in for a missing `.txt` (in `default_instructions`)
+    after one more `settle_seconds` instead of `pair_wait_seconds`: the folder
+    itself says what to do, so nobody is waited for beyond a `.txt` copied along.
+    """
+    return _Planner(now, settings, entries, preset).run()
 
 
 class _Planner:
     """One run of the rules: walks the groups and folders, filling in a `Plan`."""
 
-    def __init__(self, now: float, settings: WatchSettings, entries: Entries) -> None:
+    def __init__(
+        self, now: float, settings: WatchSettings, entries: Entries, preset: str | None
+    ) -> None:
         self.now = now
+        self.preset = preset
         self.settings = settings
         self.entries = entries
         self.out = Plan()
@@ -157,8 +170,12 @@ class _Planner:
     def _settle_at(self, seens: Sequence[Seen]) -> float:
         return max(settled_at(s, self.settings.settle_seconds) for s in seens)
 
-    def _decide_at(self, seens: Sequence[Seen]) -> float:
-        return self._settle_at(seens) + self.settings.pair_wait_seconds
+    def _decide_at(self, seens: Sequence[Seen], wait: float | None = None) -> float:
+        pause = self.settings.pair_wait_seconds if wait is None else wait
+        return self._settle_at(seens) + pause
+
+    def _ready(self, candidate: Candidate) -> None:
+        self.out.ready.append(replace(candidate, preset=self.preset))
 
     def _in(self, at: float) -> str:
         return f"{math.ceil(at - self.now)}s"
@@ -167,7 +184,7 @@ class _Planner:
         """Fail `candidate` with its problem once the wait is over; until then say when."""
         at = self._decide_at(seens)
         if self.now >= at:
-            self.out.ready.append(candidate)
+            self._ready(candidate)
             return
         for path in waits:
             self.out.waiting.append(Waiting(path, f"{candidate.problem} (fails in {self._in(at)})"))
@@ -176,6 +193,9 @@ class _Planner:
     # -- top level --------------------------------------------------------------
 
     def _top_level(self, group: list[Seen]) -> None:
+        if len(group) == 1 and classify(group[0].name) is FileKind.REFINE:
+            self._refine(group[0])
+            return
         txts = [s for s in group if classify(s.name) is FileKind.INSTRUCTIONS]
         rest = [s for s in group if s not in txts]
         unsettled = [s for s in group if not settled(s, self.now, self.settings.settle_seconds)]
@@ -206,9 +226,19 @@ class _Planner:
             candidate = Candidate(
                 stem, "pair", (video.path,), txt.path, seen_as=_stats([video, txt])
             )
-            self.out.ready.append(candidate)
+            self._ready(candidate)
         else:
             self._lone_video(rest[0])
+
+    def _refine(self, note: Seen) -> None:
+        """`NAME.refine.txt`: a job of its own once settled (the pipeline finds NAME)."""
+        if not settled(note, self.now, self.settings.settle_seconds):
+            reason = WRITING if open_for_writing(note, self.now) else SETTLING
+            self.out.waiting.append(Waiting(note.path, reason))
+            self.out.wake(self._settle_at([note]))
+            return
+        name = refined_name(note.name) or note.name
+        self._ready(Candidate(name, "refine", (), note.path, seen_as=_stats([note])))
 
     def _lone_video(self, video: Seen) -> None:
         stem = PurePath(video.name).stem
@@ -216,7 +246,8 @@ class _Planner:
         if not self.settings.default_instructions.strip():
             self.out.waiting.append(Waiting(video.path, reason))
             return
-        at = self._decide_at([video])
+        # a hot folder's video waits only for a .txt copied along with it
+        at = self._decide_at([video], self.settings.settle_seconds if self.preset else None)
         if self.now >= at:
             candidate = Candidate(
                 stem,
@@ -226,9 +257,10 @@ class _Planner:
                 use_default_instructions=True,
                 seen_as=_stats([video]),
             )
-            self.out.ready.append(candidate)
+            self._ready(candidate)
             return
-        reason += f" (default instructions in {self._in(at)})"
+        what = "the preset's instructions" if self.preset else "default instructions"
+        reason += f" ({what} in {self._in(at)})"
         self.out.waiting.append(Waiting(video.path, reason))
         self.out.wake(at)
 
@@ -279,18 +311,19 @@ class _Planner:
             return
         media = tuple(s.path for s in rest + txts[1:])
         instructions = txts[0].path if txts else None
-        problem = bundle_problem(folder, rest, txts)
+        problem = bundle_problem(folder, rest, txts, instructed=self.preset is not None)
         candidate = Candidate(
             folder.name,
             "bundle",
             media,
             instructions,
+            use_default_instructions=instructions is None,
             folder=folder,
             problem=problem,
             seen_as=_stats(used),
         )
         if problem is None:
-            self.out.ready.append(candidate)
+            self._ready(candidate)
         else:
             self._decide(seens, candidate, [folder])
 

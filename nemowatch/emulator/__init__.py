@@ -6,6 +6,9 @@ a fault plan. It binds loopback only unless told otherwise.
 
 Error codes the API page leaves open, chosen here (envelope codes, HTTP 200):
 
+- 4003: an upload by URL whose URL could not be fetched: not loopback (the
+  emulator fetches 127.0.0.0/8, ::1 and localhost only, and never the
+  internet), refused, timed out, or answered other than HTTP 200.
 - 4101: a render was submitted with a draft that has no non-empty segment.
 - 4102: a render was submitted while another render of the same session is
   still pending or processing.
@@ -17,11 +20,18 @@ from nemowatch.emulator.control import EmulatorControl, EmulatorControlError
 from nemowatch.emulator.faults import ENDPOINTS, FaultRule
 from nemowatch.emulator.server import EmulatorServer, main, serve
 from nemowatch.emulator.settings import EmulatorSettings, UserTokenSpec
-from nemowatch.emulator.world import EMPTY_DRAFT, RENDER_NOT_FOUND, RENDER_NOT_READY, RENDER_RUNNING
+from nemowatch.emulator.world import (
+    EMPTY_DRAFT,
+    FETCH_FAILED,
+    RENDER_NOT_FOUND,
+    RENDER_NOT_READY,
+    RENDER_RUNNING,
+)
 
 __all__ = [
     "EMPTY_DRAFT",
     "ENDPOINTS",
+    "FETCH_FAILED",
     "RENDER_NOT_FOUND",
     "RENDER_NOT_READY",
     "RENDER_RUNNING",

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nemowatch.emulator import agent, draft, renders, uploads
+from nemowatch.emulator import agent, draft, renders, uploads, url_uploads
 from nemowatch.emulator.envelope import answer, current_call, has_attribution, read_json
 from nemowatch.emulator.world import (
     EMPTY_DRAFT,
@@ -69,8 +69,11 @@ class Api:
         return answer({"claim_token": "clm_" + secrets.token_hex(16), "expires_in": expires})
 
     async def upload(self, request: web.Request) -> web.Response:
+        """Multipart parts streamed to disk, or the JSON form: URLs the emulator fetches."""
         session = self.world.session(request.match_info["session_id"], current_call().auth.account)
-        return await uploads.upload(self.world, request, session)
+        if request.content_type == "multipart/form-data":
+            return await uploads.upload(self.world, request, session)
+        return await url_uploads.upload(self.world, request, session)
 
     async def state(self, request: web.Request) -> web.Response:
         session = self.world.session(request.match_info["session_id"], current_call().auth.account)

@@ -56,6 +56,8 @@ class EmulatorSettings(BaseModel):
     default_media_seconds: float = 10.0
     image_seconds: float = 3.0
     use_ffmpeg: bool = True
+    #: each phase (connect, read, ...) of fetching an upload by URL
+    url_fetch_timeout_seconds: float = 5.0
 
     # Edit turns over SSE.
     turn_cost: int = 50

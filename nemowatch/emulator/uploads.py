@@ -1,4 +1,4 @@
-"""The upload call: multipart parts streamed to disk, or media registered by URL.
+"""The upload call's multipart form: parts streamed to disk (the JSON form: ``url_uploads``).
 
 Each ``files`` part goes to disk chunk by chunk (writes run in a thread), so a
 500 MB upload costs no memory. The journal record shows the parts and the bytes
@@ -13,12 +13,11 @@ import secrets
 import time
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlparse
 
 from aiohttp import BodyPartReader, web
 
 from nemowatch.emulator.agent import abort
-from nemowatch.emulator.envelope import answer, current_call, read_json
+from nemowatch.emulator.envelope import answer, current_call
 from nemowatch.emulator.media import ACCEPTED_EXTS, MediaKind, media_kind, probe_duration_ms
 from nemowatch.emulator.world import ApiFailure, Media, Session, World
 
@@ -27,38 +26,39 @@ _CHUNK = 256 * 1024
 _FRAMING = 1024 * 1024
 
 
-def _unsupported(name: str) -> ApiFailure:
+def unsupported(name: str) -> ApiFailure:
+    """4001, listing the accepted types."""
     accepted = ", ".join(sorted(ACCEPTED_EXTS))
     return ApiFailure(4001, f"unsupported file type: {name!r} (accepted: {accepted})")
 
 
-def _too_large(world: World) -> ApiFailure:
+def too_large(world: World) -> ApiFailure:
+    """4002, with the limit in force."""
     return ApiFailure(4002, f"file too large: the limit is {world.settings.max_upload_mb:g} MB")
 
 
 async def upload(world: World, request: web.Request, session: Session) -> web.Response:
-    """Answer the upload call for ``session``."""
+    """Answer the upload call's multipart form for ``session``."""
     call = current_call()
-    if request.content_type != "multipart/form-data":
-        return await _register_urls(world, request, session)
+    call.note(source="files")
     fault = call.fault
     if fault is not None and fault.drop_after_bytes is not None:
         return await _read_then_drop(request, fault.drop_after_bytes)
     # One request may carry several files, so Content-Length alone proves a
     # file too large only when even the whole request cannot hold a legal one.
     if (request.content_length or 0) > world.settings.max_upload_bytes + _FRAMING:
-        raise _too_large(world)
+        raise too_large(world)
     summary: list[dict[str, Any]] = []
     call.note(body={"files": summary})
     media: list[Media] = []
     try:
         await _receive_parts(world, request, summary, media)
     except ConnectionError:  # the client hung up: nothing is stored
-        _discard(media)
+        discard(media)
         call.note(aborted=True)
         return web.Response()
     except BaseException:
-        _discard(media)
+        discard(media)
         raise
     if not media:
         raise ApiFailure(400, "no part named 'files' in the upload")
@@ -67,7 +67,8 @@ async def upload(world: World, request: web.Request, session: Session) -> web.Re
     return answer({"files": [m.info() for m in media]})
 
 
-def _discard(media: list[Media]) -> None:
+def discard(media: list[Media]) -> None:
+    """Remove the stored files of an upload that failed: all or nothing."""
     for item in media:
         if item.path is not None:
             item.path.unlink(missing_ok=True)
@@ -97,14 +98,14 @@ async def _receive_parts(
         kind = media_kind(name)
         if kind is None:
             await _drain(request)
-            raise _unsupported(name)
+            raise unsupported(name)
         # the stored name keeps only the suffix: an upload's name may use all 255 bytes
         path = world.uploads_dir / f"{secrets.token_hex(8)}{Path(name).suffix[:16]}"
         media.append(Media("med_" + secrets.token_hex(10), name, 0, kind, 0, path))
         with path.open("wb") as file:
             size = await _write_part(world, request, part, file, entry)
         media[-1].size = size
-        media[-1].duration_ms = await _duration_ms(world, kind, path)
+        media[-1].duration_ms = await duration_ms(world, kind, path)
 
 
 async def _write_part(
@@ -116,7 +117,7 @@ async def _write_part(
         entry["size"] += len(chunk)
         if entry["size"] > limit:
             await _drain(request)
-            raise _too_large(world)
+            raise too_large(world)
         await asyncio.to_thread(file.write, chunk)
     return int(entry["size"])
 
@@ -127,7 +128,7 @@ async def _drain(request: web.Request) -> None:
         pass
 
 
-async def _duration_ms(world: World, kind: MediaKind, path: Path | None) -> int:
+async def duration_ms(world: World, kind: MediaKind, path: Path | None) -> int:
     """How long a medium plays: ffmpeg's answer, else the defaults."""
     if kind == "image":
         return round(world.settings.image_seconds * 1000)
@@ -136,32 +137,6 @@ async def _duration_ms(world: World, kind: MediaKind, path: Path | None) -> int:
         if probed:
             return probed
     return round(world.settings.default_media_seconds * 1000)
-
-
-async def _register_urls(world: World, request: web.Request, session: Session) -> web.Response:
-    """The JSON form: media registered by name, nothing fetched."""
-    body = await read_json(request)
-    current_call().note(first_byte_at=time.time())
-    urls = body.get("urls") if isinstance(body, dict) else None
-    source_type = body.get("source_type", "url") if isinstance(body, dict) else None
-    if (
-        not isinstance(urls, list)
-        or not urls
-        or not all(isinstance(u, str) and u for u in urls)
-        or source_type != "url"
-    ):
-        raise ApiFailure(400, 'expected {"urls": ["<url>", ...], "source_type": "url"}')
-    media: list[Media] = []
-    for url in urls:
-        name = unquote(Path(urlparse(url).path).name) or url
-        kind = media_kind(name)
-        if kind is None:
-            raise _unsupported(name)
-        duration = await _duration_ms(world, kind, None)
-        media.append(Media("med_" + secrets.token_hex(10), name, 0, kind, duration, None))
-    session.media.extend(media)
-    session.bump()
-    return answer({"files": [m.info() for m in media]})
 
 
 async def _read_then_drop(request: web.Request, limit: int) -> web.Response:

@@ -45,6 +45,8 @@ EMPTY_DRAFT = 4101
 RENDER_RUNNING = 4102
 RENDER_NOT_FOUND = 4103
 RENDER_NOT_READY = 4104
+# In the upload range, beside 4001 and 4002.
+FETCH_FAILED = 4003
 
 
 def user_account_id(token: str) -> str:
@@ -79,7 +81,7 @@ class Token:
 
 @dataclass
 class Media:
-    """One uploaded (or URL-registered) file of a session."""
+    """One file of a session: uploaded, or fetched by URL."""
 
     media_id: str
     name: str

@@ -185,7 +185,8 @@ def render_report(job: Job, link: str) -> str:
     if job.refines is not None:
         lines.append(refine.describe(job))
     if job.preset:
-        lines.append(f"Preset: {job.preset} (its hot folder's instructions open turn 1)")
+        opens = "" if job.refines else " (its instructions open turn 1)"
+        lines.append(f"Preset: {job.preset}{opens}")
     lines.append("")
     lines.append("Instructions:")
     for i, turn in enumerate(job.turns, 1):

@@ -87,24 +87,6 @@ def test_a_request_too_large_is_refused_from_its_content_length(
     assert record["body"] is None  # refused before reading the body
 
 
-def test_the_url_form_registers_media_by_name(nemo: Nemo) -> None:
-    nemo.token()
-    sid = nemo.session()
-    body = nemo.http.post(
-        f"/api/upload-video/nemo_agent/me/{sid}",
-        json={"urls": ["https://example.com/media/My%20Clip.webm"], "source_type": "url"},
-    ).json()
-    assert body["code"] == 0
-    (info,) = body["data"]["files"]
-    assert info["name"] == "My Clip.webm" and info["type"] == "video"
-    assert info["duration_ms"] == 10_000
-    bad = nemo.http.post(
-        f"/api/upload-video/nemo_agent/me/{sid}", json={"urls": ["https://x/y.exe"]}
-    ).json()
-    assert bad["code"] == 4001
-    assert nemo.http.post(f"/api/upload-video/nemo_agent/me/{sid}", json={}).status_code == 400
-
-
 def test_without_ffmpeg_durations_fall_back_to_defaults(
     emu: EmulatorServer, nemo: Nemo, emu_video: Path
 ) -> None:

@@ -16,7 +16,8 @@ from nemowatch.config import JobSettings
 from nemowatch.errors import InputError
 from nemowatch.jobs.claim import BUNDLE
 from nemowatch.jobs.model import Job
-from nemowatch.media import MB, MEDIA_TYPES
+from nemowatch.links import read_link
+from nemowatch.media import LINK_TYPES, MB, MEDIA_TYPES
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
 ACCEPTED = ", ".join(MEDIA_TYPES)
@@ -50,6 +51,9 @@ def check_media(
         if not stat.S_ISREG(info.st_mode):
             raise InputError(f"{name} is not a regular file; drop the file itself.")
         ext = path.suffix.lower().lstrip(".")
+        if ext in LINK_TYPES:  # the service fetches it: its address must be one it may
+            read_link(path, shown=name)
+            continue
         if ext not in MEDIA_TYPES:
             raise InputError(f"{name} is a type NemoVideo does not accept; use one of: {ACCEPTED}.")
         if info.st_size == 0:

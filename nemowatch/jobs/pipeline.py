@@ -44,6 +44,7 @@ from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import RESTARTABLE, Job, JobStage, Turn, TurnState
 from nemowatch.jobs.policy import account_condition, hold_reason, keeps_trying
 from nemowatch.jobs.rendering import wait_for_render
+from nemowatch.jobs.uploading import send_media
 from nemowatch.network import Patience
 from nemowatch.presets import opening
 
@@ -248,7 +249,7 @@ class Pipeline(DeliverySteps):
         if job.uploads_started:
             # An upload whose answer was never recorded (a crash, a lost answer) may
             # be in the session already: a new session is free, footage twice is not.
-            session = await self.client.create_session()
+            session = await self.client.create_session(self.settings.api.language)
             self.note(
                 f"the upload into session {job.session_id} has no recorded answer; "
                 f"uploading into a new session {session.session_id} instead"
@@ -257,20 +258,18 @@ class Pipeline(DeliverySteps):
         job.uploads_started = list(job.media)  # journaled before the body is sent
         self.save()
         async with self.ctx.uploads:
-            result = await self.client.upload(
+            sent = await send_media(
+                self.client,
                 self.session_id(),
                 paths,
-                progress=lambda sent, total: self.progress("upload", sent, total),
+                progress=lambda done, total: self.progress("upload", done, total),
             )
         put_back_if_changed(self.folder, job, "after upload")  # before any turn is paid
-        job.media_sha256 = digests(job, paths, result.sha256)  # the duplicate guard's key
+        job.media_sha256 = digests(job, paths, sent.sha256)  # the duplicate guard's key
         job.uploads_started = []
         job.move_to(JobStage.UPLOADED)
         self.save()
-        self.note(
-            f"uploaded {len(paths)} file(s), {result.bytes_sent / 1e6:.1f} MB "
-            f"in {result.seconds:.1f} s"
-        )
+        self.note(f"uploaded {len(paths)} file(s), {sent}")
 
     async def _export(self) -> None:
         job = self.job

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from nemowatch.media import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
+from nemowatch.media import AUDIO_TYPES, IMAGE_TYPES, LINK_TYPES, VIDEO_TYPES
 
 #: how long a file found open for writing waits before the kernel is asked again
 #: (a close event asks again at once; this covers filesystems that send none)
@@ -28,6 +28,8 @@ class FileKind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
     IMAGE = "image"
+    #: `.url`, `.webloc`, `.link`: an address the service fetches (stands for a video)
+    LINK = "link"
     INSTRUCTIONS = "instructions"
     #: `NAME.refine.txt`: more turns for the delivered result NAME (never a plain `.txt`)
     REFINE = "refine"
@@ -38,13 +40,15 @@ _KIND_OF_EXTENSION: dict[str, FileKind] = {
     **dict.fromkeys(VIDEO_TYPES, FileKind.VIDEO),
     **dict.fromkeys(AUDIO_TYPES, FileKind.AUDIO),
     **dict.fromkeys(IMAGE_TYPES, FileKind.IMAGE),
+    **dict.fromkeys(LINK_TYPES, FileKind.LINK),
     "txt": FileKind.INSTRUCTIONS,
 }
 
 #: the sentence a problem uses to say what is accepted
 ACCEPTED_TYPES = (
     f"video ({', '.join(VIDEO_TYPES)}), audio ({', '.join(AUDIO_TYPES)}) "
-    f"or image ({', '.join(IMAGE_TYPES)}), with a .txt of instructions"
+    f"or image ({', '.join(IMAGE_TYPES)}), or a link ({', '.join(LINK_TYPES)}), "
+    "with a .txt of instructions"
 )
 
 

@@ -12,13 +12,16 @@ from pathlib import Path
 
 from nemowatch.watch.files import ACCEPTED_TYPES, FileKind, Seen, classify
 
+#: what may stand alone beside its .txt (a link is taken for a video: the service fetches it)
+STANDALONE = {FileKind.VIDEO, FileKind.LINK}
+
 
 def top_level_problem(rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
     """Why a group of top-level files cannot be a job, or None if it can (or may yet)."""
     problem = _problem_of_any(rest, txts)
     if problem is not None:
         return problem
-    loose = next((s for s in rest if classify(s.name) is not FileKind.VIDEO), None)
+    loose = next((s for s in rest if classify(s.name) not in STANDALONE), None)
     if loose is not None:
         what = "an audio file" if classify(loose.name) is FileKind.AUDIO else "an image"
         return (

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import plistlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devkit.daemon import Daemon, unwrap
+from devkit.fileserver import Files
 from devkit.waits import wait_for
 
 SHORTS = {"shorts": {"instructions": "Make it vertical 9:16 with burned-in captions."}}
@@ -192,4 +196,58 @@ def test_a_refinement_whose_session_is_gone_fails_and_start_over_redoes_it(
     texts = turn_texts(daemon)
     assert texts[-2:] == ["Trim the silences", "Make the title bigger."], texts
     assert len(daemon.calls("upload")) == 2, "the archived original was uploaded anew"
+    assert daemon.stop() == 0
+
+
+# -- links --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def files(sample_video: Path) -> Iterator[Files]:
+    server = Files(sample_video.read_bytes())
+    yield server
+    server.close()
+
+
+def test_url_webloc_and_link_files_are_uploaded_by_url(daemon: Daemon, files: Files) -> None:
+    daemon.emulator.control.set(credits=1000)  # three paid turns
+    daemon.start()
+    address = files.url("/media/city.mp4")
+    daemon.note("site.url", f"[InternetShortcut]\r\nURL={address}\r\n")
+    binary = plistlib.dumps({"URL": address}, fmt=plistlib.FMT_BINARY)
+    daemon.note("mac.webloc", binary)
+    daemon.note("plain.link", f"\n  {address}  \n")
+    for name in ("site", "mac", "plain"):
+        daemon.note(f"{name}.txt", f"Edit {name}")
+    wait_for(lambda: len(daemon.outputs()) == 3, 90, "three results")
+    assert [p.name for p in daemon.outputs()] == ["mac.mp4", "plain.mp4", "site.mp4"]
+    uploads = daemon.calls("upload")
+    assert len(uploads) == 3 and all(u["source"] == "url" for u in uploads), uploads
+    assert all(u["urls"] == [address] for u in uploads)
+    assert files.asked.count("/media/city.mp4") == 3, "the emulator fetched each link"
+    assert daemon.stop() == 0
+
+
+def test_a_link_that_is_not_http_fails_before_anything_is_paid(daemon: Daemon) -> None:
+    daemon.start()
+    daemon.note("secret.link", "file:///etc/passwd\n")
+    daemon.note("secret.txt", "Edit it")
+    (failed,) = wait_for(daemon.failures, 60, "the link in the failed folder")
+    error = daemon.error_of(failed.name)
+    assert "secret.link" in error.splitlines()[0], error
+    assert "http" in error.splitlines()[0]
+    assert not daemon.calls("upload") and not daemon.calls("run_sse")
+    assert daemon.stop() == 0
+
+
+def test_a_link_in_a_hot_folder_follows_the_preset(
+    make_daemon: Callable[..., Daemon], files: Files
+) -> None:
+    daemon = make_daemon(presets=SHORTS)
+    daemon.start()
+    daemon.note("promo.link", files.url("/media/city.mp4"), folder=daemon.inbox / "shorts")
+    wait_for((daemon.outbox / "shorts" / "promo.mp4").exists, 90, "the result in outbox/shorts")
+    (upload,) = daemon.calls("upload")
+    assert upload["source"] == "url"
+    assert turn_texts(daemon) == [SHORTS["shorts"]["instructions"]]
     assert daemon.stop() == 0

@@ -423,3 +423,47 @@ def test_history_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
     finally:
         os.close(writer)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_a_version_1_database_gains_the_refinement_columns(tmp_path: Path) -> None:
+    from nemowatch.history_schema import MIGRATIONS
+
+    path = tmp_path / HISTORY_FILE
+    with History(path) as old:
+        old.record(delivered(a_job()))
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # back to what version 1 wrote
+        for column in ("task_id", "version", "cost_approximate"):
+            conn.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    assert len(MIGRATIONS) == 2
+    with History(path) as history:
+        history.record(delivered(a_job("refined", result_version=2, cost_approximate=True)))
+        (refined,) = [e for e in history.jobs() if e.name == "refined"]
+        (kept,) = [e for e in history.jobs() if e.name == "holiday"]
+        assert (kept.version, kept.cost_approximate, kept.task_id) == (1, False, None)
+        assert (refined.version, refined.cost_approximate) == (2, True)
+        found = history.latest_delivered("HOLIDAY", None, NOW - 60)
+        assert found is not None and found.id == kept.id
+        assert history.latest_delivered("holiday", "shorts", NOW - 60) is None, "other folder"
+        assert history.latest_delivered("holiday", None, NOW + 1) is None, "too old"
+    assert rows(path, "PRAGMA user_version") == [(2,)]
+
+
+def test_the_chain_of_a_refinement_goes_back_to_its_original(tmp_path: Path) -> None:
+    with History(tmp_path / HISTORY_FILE) as history:
+        first = a_job("clip")
+        second = a_job("clip", id="20270115-080100-clip-bbbbbb", refines=first.id)
+        third = a_job("clip", id="20270115-080200-clip-cccccc", refines=second.id)
+        for n, job in enumerate((first, second, third)):
+            history.record(delivered(job, at=NOW + n))
+        chain = history.chain(third.id)
+    assert [e.id for e in chain] == [first.id, second.id, third.id]
+
+
+def test_an_approximate_cost_is_marked_in_the_table(tmp_path: Path) -> None:
+    with History(tmp_path / HISTORY_FILE) as history:
+        job = a_job("shared", credits_before=200.0, credits_after=100.0, cost_approximate=True)
+        history.record(delivered(job))
+        text = history_view.table(history.jobs())
+    assert "~100" in text.splitlines()[1], text

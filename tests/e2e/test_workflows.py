@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import plistlib
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from devkit.daemon import Daemon, unwrap
 from devkit.fileserver import Files
@@ -100,6 +102,23 @@ def test_a_folder_in_a_hot_folder_is_a_bundle_with_the_preset(
     assert turn_texts(daemon) == [SHORTS["shorts"]["instructions"]]
     (upload,) = daemon.calls("upload")
     assert upload["status"] == 200
+    assert daemon.stop() == 0
+
+
+def test_a_reload_that_adds_a_preset_makes_its_hot_folder(
+    daemon: Daemon, sample_video: Path
+) -> None:
+    daemon.start()
+    hot = daemon.inbox / "reels"
+    assert not hot.exists()
+    daemon.settings["presets"] = {"reels": {"instructions": "Square, 1:1."}}
+    daemon.config.write_text(tomli_w.dumps(daemon.settings))
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(hot.is_dir, 30, "the hot folder made by the reload")
+    daemon.drop(sample_video, "clip.mp4", folder=hot)
+    wait_for((daemon.outbox / "reels" / "clip.mp4").exists, 90, "the result in outbox/reels")
+    assert turn_texts(daemon) == ["Square, 1:1."]
     assert daemon.stop() == 0
 
 

@@ -80,6 +80,8 @@ class CostControl:
         self._conditions = conditions
         self._jobs = jobs
         self._history = history
+        #: identical drops in their turns at once: the second waits for the first
+        self.in_flight = duplicate.InFlight()
         self._zone = zone or local_zone()
         #: credits counted against the day's budget, by job id: the estimate of a job in
         #: its turns, the known cost of one that finished today
@@ -97,9 +99,15 @@ class CostControl:
 
     # -- the hooks of the pipeline ------------------------------------------------
 
-    async def before_turn(self, job: Job, *, first: bool) -> bool:
+    async def before_turn(
+        self, job: Job, *, first: bool, tell: Callable[[str], None] = lambda _: None
+    ) -> bool:
         """Before a turn is paid for: True when the job must wait (a condition now holds
-        its first turn); False to go on. Only the first turn is ever held.
+        its first turn, or the daemon stops); False to go on. Only the first turn is
+        ever held.
+
+        Args:
+            tell: says why the job waits for an identical one in its turns ("" after).
 
         Raises:
             DuplicateJobError: the same drop was delivered lately (first turn only).
@@ -107,7 +115,8 @@ class CostControl:
         if not first:
             self._reserve_rest(job)  # resumed in its turns (a restart): counted, never held
             return False
-        await self._refuse_duplicate(job)
+        if not await self._refuse_duplicate(job, tell):
+            return True  # the daemon stops: the job stops at its checkpoint
         now = self._conditions.now()
         opens = self._closed_until(now)
         if opens is not None:
@@ -268,16 +277,21 @@ class CostControl:
     def _midnight(self, now: float) -> float:
         return next_time("00:00", as_local(now, self._zone)).timestamp()
 
-    async def _refuse_duplicate(self, job: Job) -> None:
+    async def _refuse_duplicate(self, job: Job, tell: Callable[[str], None]) -> bool:
+        """Fail a duplicate (raises); wait for an identical job in its turns first.
+        False when the daemon stops meanwhile."""
         history, days = self._history, self._jobs().duplicate_days
         if history is None or days <= 0:
-            return
+            return True
         reason = duplicate.exempt(job)
         if reason is not None:
             log.debug("%s: not checked for a duplicate: %s", job.name, reason)
-            return
+            return True
+        if not await self.in_flight.enter(job, tell):
+            return False
         now = self._conditions.now()
         await asyncio.to_thread(duplicate.check, job, history.delivered_like, days, now)
+        return True
 
     def _prune_windows(self) -> None:
         """Forget the turns that ended before every running job's began (and a start

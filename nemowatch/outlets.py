@@ -58,6 +58,7 @@ class Outlets:
         self._notifications()
         # cost control reads the history: the duplicate guard, the budget, work hours
         ctx.cost = CostControl(ctx.conditions, lambda: self._settings().jobs, self.history)
+        bus.subscribe("duplicates", ctx.cost.in_flight.handle)  # an identical job ended
         ctx.deliveries = self.history.latest_delivered  # what a refinement continues
 
     def _settings(self) -> Settings:

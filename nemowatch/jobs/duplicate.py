@@ -16,12 +16,15 @@ Never a duplicate:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nemowatch.errors import DuplicateJobError
+from nemowatch.jobs import events
 from nemowatch.jobs.model import Job
 
 if TYPE_CHECKING:
@@ -69,3 +72,76 @@ def check(job: Job, lookup: Lookup, days: float, now: float) -> None:
         f"{job.name} was already delivered as {result} on {when}: the same media and "
         f"instructions within jobs.duplicate_days ({days:g} days), so it was not sent again"
     )
+
+
+#: what makes two drops the same: their media digests, trimmed turns and preset
+Key = tuple[tuple[str, ...], tuple[str, ...], str | None]
+
+
+def key_of(job: Job) -> Key:
+    texts = tuple(turn.text.strip() for turn in job.turns)
+    return tuple(sorted(job.media_sha256.values())), texts, job.preset
+
+
+@dataclass
+class _Twin:
+    job_id: str
+    name: str
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the result, once it was delivered
+    result: str | None = None
+    stopped: bool = False
+
+
+class InFlight:
+    """Identical drops at the same time: the second waits for the first, never both pay.
+
+    The history knows only what was delivered, so two copies dropped together
+    would both pass its check. The first to reach its turns is recorded here;
+    an identical one waits until it ends, then fails as a duplicate if it was
+    delivered, or goes on (and pays) if it failed or was cancelled.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[Key, _Twin] = {}
+
+    async def enter(self, job: Job, tell: Callable[[str], None]) -> bool:
+        """Make `job` the one of its kind in its turns; False when the daemon stops meanwhile.
+
+        Args:
+            tell: says why the job waits (shown by `status`), "" once it goes on.
+
+        Raises:
+            DuplicateJobError: the identical job it waited for was delivered.
+        """
+        key = key_of(job)
+        while (twin := self._running.get(key)) is not None and twin.job_id != job.id:
+            tell(
+                f"the same media and instructions are being edited as {twin.name} "
+                f"({twin.job_id}): waiting for it, so they are not paid twice"
+            )
+            await twin.ended.wait()
+            tell("")
+            if twin.result is not None:
+                result = Path(twin.result).name
+                raise DuplicateJobError(
+                    f"{job.name} was already delivered as {result} a moment ago: the same "
+                    "media and instructions were dropped twice, so it was not sent again"
+                )
+            if twin.stopped:
+                return False
+        self._running[key] = _Twin(job.id, job.name)
+        return True
+
+    def handle(self, event: events.JobEvent) -> None:
+        """A job ended (or stopped for shutdown): whoever waits for it goes on."""
+        if not isinstance(event, events.Delivered | events.Failed | events.Cancelled):
+            if not isinstance(event, events.Stopped):
+                return
+        for key, twin in list(self._running.items()):
+            if twin.job_id == event.job_id:
+                if isinstance(event, events.Delivered):
+                    twin.result = event.result or event.job_id
+                twin.stopped = isinstance(event, events.Stopped)
+                twin.ended.set()
+                del self._running[key]

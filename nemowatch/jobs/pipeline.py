@@ -269,7 +269,7 @@ class Pipeline(DeliverySteps):
         job.uploads_started = []
         job.move_to(JobStage.UPLOADED)
         self.save()
-        self.note(f"uploaded {len(paths)} file(s), {sent}")
+        self.note(f"uploaded {sent}")
 
     async def _export(self) -> None:
         job = self.job

@@ -63,7 +63,7 @@ class TurnSteps(JobRun):
             await self._recover(turn, label)
             return
         cost = self.ctx.cost
-        if cost is not None and await cost.before_turn(job, first=index == 0):
+        if cost is not None and await cost.before_turn(job, first=index == 0, tell=self._waiting):
             return  # "work hours" or "budget" holds its first turn: the pipeline holds the job
         balance = await self._before_paid_step()
         if index == 0:  # what the job costs: the balance now, and after its last turn
@@ -150,6 +150,11 @@ class TurnSteps(JobRun):
             f"{label}: the project did not change after {api.recovery_max_checks} checks",
             cause=turn.interrupted_by,
         )
+
+    def _waiting(self, reason: str) -> None:
+        if reason:
+            self.note(reason)
+        self.ctx.emit(events.Waiting.of(self.job, stage=self.job.stage, reason=reason))
 
     async def _before_paid_step(self) -> float:
         """Check what could fail only after paying; the balance available."""

@@ -27,15 +27,19 @@ def is_link(path: Path) -> bool:
 class Sent:
     """What the upload step sent: bytes, addresses, time, and each media file's digest."""
 
+    files: int = 0
     bytes_sent: int = 0
     links: int = 0
     seconds: float = 0.0
     sha256: dict[Path, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        files = f"{self.bytes_sent / 1e6:.1f} MB"
-        linked = f" and {self.links} link(s) fetched by NemoVideo" if self.links else ""
-        return f"{files}{linked} in {self.seconds:.1f} s"
+        parts = []
+        if self.files:
+            parts.append(f"{self.files} file(s), {self.bytes_sent / 1e6:.1f} MB")
+        if self.links:
+            parts.append(f"{self.links} link(s), fetched by NemoVideo itself")
+        return f"{' and '.join(parts)} in {self.seconds:.1f} s"
 
 
 async def send_media(
@@ -48,7 +52,7 @@ async def send_media(
     """
     files = [p for p in paths if not is_link(p)]
     linked = {p: read_link(p) for p in paths if is_link(p)}
-    sent = Sent(links=len(linked))
+    sent = Sent(files=len(files), links=len(linked))
     if files:
         result = await client.upload(session_id, files, progress=progress)
         sent.bytes_sent, sent.seconds = result.bytes_sent, result.seconds

@@ -86,3 +86,21 @@ def test_a_budget_of_one_turn_holds_the_second_job_until_a_reload_raises_it(
     assert daemon.stop() == 0
     history = json.loads(daemon.cli("history", "--json").stdout)["jobs"]
     assert {j["name"]: j["credits"] for j in history} == {"first": 50, "second": 50}
+
+
+def test_two_identical_drops_at_once_are_paid_once(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(jobs={"duplicate_days": 30, "max_parallel": 2})
+    daemon.emulator.control.set(turn_seconds=2.0)  # the first is in its turn when the second comes
+    daemon.start()
+    daemon.drop_pair(sample_video, "copy one", text="Trim the silences")
+    daemon.drop_pair(sample_video, "copy two", text="Trim the silences")
+    (failed,) = wait_for(daemon.failures, 90, "one copy in the failed folder")
+    wait_for(lambda: len(daemon.outputs()) == 1, 60, "the other delivered")
+    error = daemon.error_of(failed.name)
+    assert "was already delivered as" in error and "not sent again" in error, error
+    assert len(daemon.calls("run_sse")) == 1, "paid once"
+    assert daemon.outputs()[0].stem != failed.name
+    assert "are being edited as copy" in (failed / "job.log").read_text(), "it waited"
+    assert daemon.stop() == 0

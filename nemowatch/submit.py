@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nemowatch.api import open_client
+from nemowatch.budget import CostControl
 from nemowatch.conditions import Conditions
 from nemowatch.config import Settings
 from nemowatch.errors import AlreadyRunningError, AmbiguousError, NotFoundError, UsageError
@@ -144,6 +145,9 @@ async def _run(settings: Settings, folder: JobFolder, job: Job) -> Ended:
                         stopping,
                         emit=emit,
                         results=SubmitResults(),
+                        # the duplicate guard, the daily budget and work hours hold here
+                        # too: a held job stops, and `submit --resume` goes on later
+                        cost=CostControl(conditions, lambda: settings.jobs, history),
                     )
                     emit(events.StageReached.of(job, stage=job.stage))
                     return await _run_riding_out_the_network(folder, job, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,23 @@ def test_two_identical_drops_at_once_are_paid_once(
     assert daemon.outputs()[0].stem != failed.name
     assert "are being edited as copy" in (failed / "job.log").read_text(), "it waited"
     assert daemon.stop() == 0
+
+
+def test_submit_keeps_the_duplicate_guard_and_work_hours(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(jobs={"duplicate_days": 30})  # submit needs no daemon running
+    first = daemon.cli("submit", str(sample_video), "-i", "Add a title", timeout=60)
+    assert first.returncode == 0, first.stderr
+    again = daemon.cli("submit", str(sample_video), "-i", "Add a title", timeout=60)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "already delivered as" in again.stdout + again.stderr
+    assert len(daemon.calls("run_sse")) == 1
+
+    opens = time.localtime(time.time() + 7200)  # a window two hours from now
+    window = f"{opens.tm_hour:02d}:00-{opens.tm_hour:02d}:30"
+    write_config(daemon, jobs={"work_hours": window, "duplicate_days": 0})
+    held = daemon.cli("submit", str(sample_video), "-i", "Add music", timeout=60)
+    assert held.returncode != 0
+    assert f"outside work hours ({window})" in held.stdout + held.stderr
+    assert len(daemon.calls("run_sse")) == 1, "nothing paid outside work hours"

@@ -235,13 +235,17 @@ def finished_lines(state_dir: Path, count: int = 5) -> list[str]:
     if not entries:
         return []
     return ["last finished:"] + [
-        f"  {clock(e.ended)} {e.name}: {outcome(e)}{_spent(e.credits)}" for e in entries if e.ended
+        f"  {clock(e.ended)} {e.name}: {outcome(e)}{_spent(e.credits, e.cost_approximate)}"
+        for e in entries
+        if e.ended
     ]
 
 
-def _spent(credits: float | None) -> str:
+def _spent(credits: float | None, approximate: bool = False) -> str:
     """What a finished job cost, after its outcome (nothing when not known)."""
-    return "" if credits is None else f" ({credits:g} credits)"
+    if credits is None:
+        return ""
+    return f" (about {credits:g} credits)" if approximate else f" ({credits:g} credits)"
 
 
 def wrap(line: str, width: int = WIDTH) -> str:

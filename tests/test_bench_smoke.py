@@ -42,6 +42,18 @@ EXPECTED = {
         "pass_ready",
     ],
     "render_slack": ["default", "fixed", "pass_slack", "pass_polls"],
+    "web_page": [
+        "history_jobs",
+        "routes",
+        "baseline_median_ms",
+        "live_median_ms",
+        "live_p95_ms",
+        "screen",
+        "screen_skipped",
+        "pass_pages",
+        "pass_live",
+        "pass_screen",
+    ],
 }
 
 
@@ -67,6 +79,10 @@ def test_benchmark_runs_quick_and_writes_its_figures(name: str, tmp_path: Path) 
     figures = run_quick(name, tmp_path)
     missing = [key for key in [*EXPECTED[name], "machine", "source"] if key not in figures]
     assert not missing, f"bench.{name} wrote no {missing}: {figures}"
+    if name == "web_page":  # every answer timed, and the live feed's events matched
+        routes = figures["routes"]
+        assert isinstance(routes, list) and all(r["n"] == 10 for r in routes), routes
+        assert isinstance(figures["live_events"], int) and figures["live_events"] > 0, figures
 
 
 def test_scale_runs_quick_and_delivers_every_job_exactly_once(tmp_path: Path) -> None:

@@ -6,6 +6,10 @@
     PUT    /api/drop/{id}/{n}?offset=N   the next bytes of file n (offset: what it has)
     POST   /api/drop/{id}/finish     the files renamed into the inbox -> {"message", "names"}
     DELETE /api/drop/{id}            give up: the partial files are removed
+    POST   /drop                     the page's form posted without JavaScript: the
+                                     files whole in one multipart body (each refused
+                                     past jobs.max_file_mb as it comes), then placed
+                                     the same way; answered with a redirect to the queue
 
 The files are written into `<inbox>/.nw-drop-<id>/`, a hidden folder the inbox
 ignores. At the end, "each" (one job per video) renames a note `<stem>.txt`
@@ -26,12 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from nemowatch.errors import NotFoundError, UsageError
 from nemowatch.media import MB
+from nemowatch.web import forms
+from nemowatch.web.forms import Said
 from nemowatch.web.names import free_stem, name_max, safe_name, stem_of
 from nemowatch.web.routes import answer
+from nemowatch.web.security import MULTIPART
 from nemowatch.web.site import SITE
 
 log = logging.getLogger("nemowatch")
@@ -42,6 +49,8 @@ CHUNK = 4 * MB
 #: uploads open at once
 OPEN_MAX = 16
 NOTE = "instructions.txt"
+#: the most read of a form's text field (the instructions, a .txt file, the mode)
+TEXT_MAX = 1 * MB
 
 
 @dataclass
@@ -83,17 +92,22 @@ async def start(request: web.Request) -> web.Response:
         if size > limit:
             why = f"{name} is {size / MB:.3g} MB, over the {limit / MB:g} MB of jobs.max_file_mb"
             return answer({"error": f"{why}; nothing was uploaded", "ids": []}, 413)
-        stem, n = stem_of(name), 1
-        while name.casefold() in (x.casefold() for x in names) or name == NOTE:
-            n += 1
-            name = f"{stem} ({n}){Path(name).suffix}"
-        names.append(name)
+        names.append(_unique(name, names))
         sizes.append(size)
     upload_id = secrets.token_hex(8)
     folder = inbox / f"{PREFIX}{upload_id}"
     await asyncio.to_thread(_create, folder, names)
     uploads[upload_id] = Upload(folder, mode, text, names, sizes, [0] * len(names))
     return answer({"id": upload_id, "chunk": CHUNK, "names": names})
+
+
+def _unique(name: str, names: list[str]) -> str:
+    """`name`, or `name (2)` ..., unlike the other files of the upload and its note."""
+    stem, n, wanted = stem_of(name), 1, name
+    while name.casefold() in (x.casefold() for x in names) or name == NOTE:
+        n += 1
+        name = f"{stem} ({n}){Path(wanted).suffix}"
+    return name
 
 
 def _create(folder: Path, names: list[str]) -> None:
@@ -141,10 +155,88 @@ async def finish(request: web.Request) -> web.Response:
         inbox = request.app[SITE].settings().folders.inbox
         placed = await asyncio.to_thread(_place, upload, inbox)
         request.app[UPLOADS].pop(request.match_info["id"], None)
+    return answer({"message": _dropped(upload, placed, inbox), "names": placed})
+
+
+def _dropped(upload: Upload, placed: list[str], inbox: Path) -> str:
+    """Logs the drop; what the page says of it."""
     what = "job" if upload.mode == "bundle" or len(placed) == 1 else "jobs"
     log.info("the web page dropped %s into %s", ", ".join(placed), inbox)
-    message = f"{len(placed)} {what} in the inbox: {', '.join(placed)}"
-    return answer({"message": message, "names": placed})
+    return f"{len(placed)} {what} in the inbox: {', '.join(placed)}"
+
+
+async def form(request: web.Request) -> web.Response:
+    """The drop zone's form, posted without JavaScript (see the module's docstring)."""
+    settings = request.app[SITE].settings()
+    inbox = settings.folders.inbox
+    reader = request.get(MULTIPART) or await request.multipart()  # past the CSRF field
+    folder = inbox / f"{PREFIX}{secrets.token_hex(8)}"
+    await asyncio.to_thread(folder.mkdir, 0o700)
+    try:
+        upload = await _receive(reader, folder, settings.jobs.max_file_mb * MB, name_max(inbox))
+        if not upload.names:
+            raise UsageError("choose a video first; nothing was sent")
+        upload.text = upload.text or settings.watch.default_instructions.strip()
+        if not upload.text:
+            raise UsageError("say what to do: type the instructions, or choose a .txt file")
+        placed = await asyncio.to_thread(_place, upload, inbox)
+    except UsageError as exc:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise forms.back(request, Said(str(exc), problem=True), "/") from None
+    raise forms.back(request, Said(_dropped(upload, placed, inbox)), "/")
+
+
+async def _receive(reader: MultipartReader, folder: Path, limit: float, most: int) -> Upload:
+    """The form's files written into `folder`, its fields read (in whatever order)."""
+    upload = Upload(folder, "each", "", [], [])
+    typed = note = ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise UsageError("a form inside a form is not taken")
+        if part.name == "files" and part.filename:
+            name = _unique(safe_name(part.filename, most), upload.names)
+            upload.sizes.append(await _write(part, folder / name, limit))
+            upload.names.append(name)
+        elif part.name in ("instructions", "note", "mode"):
+            text = await _text(part)
+            if part.name == "mode" and text in ("each", "bundle"):
+                upload.mode = text
+            elif part.name == "instructions":
+                typed = text
+            elif part.name == "note" and part.filename:
+                note = text
+        else:
+            await part.release()
+    upload.text = typed or note
+    upload.received = list(upload.sizes)
+    return upload
+
+
+async def _text(part: BodyPartReader) -> str:
+    """A text field (or a .txt file), `TEXT_MAX` bytes of it at most, stripped."""
+    data = b""
+    while len(data) < TEXT_MAX and (chunk := await part.read_chunk(TEXT_MAX - len(data))):
+        data += chunk
+    await part.release()  # what is past TEXT_MAX
+    return data.decode("utf-8", errors="replace").strip()
+
+
+async def _write(part: BodyPartReader, path: Path, limit: float) -> int:
+    """A file part written to `path`; its size. Refused once it passes `limit` bytes."""
+    file = await asyncio.to_thread(path.open, "wb")
+    size = 0
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise UsageError(
+                    f"{path.name} is over the {limit / MB:g} MB of jobs.max_file_mb; "
+                    "nothing was placed in the inbox"
+                )
+            await asyncio.to_thread(file.write, chunk)
+    finally:
+        await asyncio.to_thread(file.close)
+    return size
 
 
 def _place(upload: Upload, inbox: Path) -> list[str]:
@@ -207,6 +299,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_put("/api/drop/{id}/{n}", chunk)
     app.router.add_post("/api/drop/{id}/finish", finish)
     app.router.add_delete("/api/drop/{id}", abort)
+    app.router.add_post("/drop", form)
 
     async def tidy(app: web.Application) -> None:
         app[UPLOADS].clear()

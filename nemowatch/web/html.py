@@ -1,14 +1,17 @@
 """The web page's frame and small pieces: escaping, times, stages in words.
 
-Pages are plain HTML built here on the server; `static/app.js` adds the live
-feed, the buttons and the drop zone. Every value put into a page goes through
+Pages are plain HTML built here on the server, whole without JavaScript: every
+button is a form that posts and comes back (see `forms`). `static/app.js`
+adds the live feed, sends the forms with `fetch` (answers shown in place) and
+uploads in chunks from the drop zone. Every value put into a page goes through
 `esc` (and the redactor, in `page`), so nothing a file name or an answer holds
-becomes markup, and no token reaches the page.
+becomes markup, and no token reaches the page but the CSRF token.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +22,8 @@ from aiohttp import web
 from nemowatch import __version__
 from nemowatch.doing import STAGE_WORDS, duration
 from nemowatch.redact import redact
+from nemowatch.web.forms import NEXT_FIELD, Said
+from nemowatch.web.security import CSRF_FIELD
 
 
 def esc(value: object) -> str:
@@ -65,13 +70,27 @@ def credits(value: Any) -> str:
     return f"{float(value):g}"
 
 
-def page(title: str, body: str, *, csrf: str = "", nav: str = "queue") -> web.Response:
-    """A whole page: the frame, the navigation and `body` (already escaped)."""
+def page(
+    title: str, body: str, *, csrf: str = "", nav: str = "queue", said: Said | None = None
+) -> web.Response:
+    """A whole page: the frame, the navigation and `body` (already escaped).
+
+    Args:
+        csrf: the session's CSRF token ("": no session, no Log out button).
+        nav: the menu entry to mark as current.
+        said: what the last action answered (a form posted without JavaScript).
+    """
     links = [("queue", "/", "Queue"), ("history", "/history", "History")]
     current = ' aria-current="page"'
     menu = "".join(
         f'<a href="{href}"{current if key == nav else ""}>{label}</a>' for key, href, label in links
     )
+    if csrf:
+        menu += form_post("Log out", "/logout", csrf=csrf, cls="logout")
+    message = ""
+    if said is not None:
+        klass = ' class="problem"' if said.problem else ""
+        message = f"<p{klass}>{esc(said.text)}</p>"
     text = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -84,7 +103,7 @@ def page(title: str, body: str, *, csrf: str = "", nav: str = "queue") -> web.Re
 </head>
 <body>
 <header><span class="brand">nemowatch</span><nav aria-label="Main">{menu}</nav></header>
-<div id="messages" role="status" aria-live="polite"></div>
+<div id="messages" role="status" aria-live="polite">{message}</div>
 <main>
 {body}
 </main>
@@ -95,12 +114,40 @@ def page(title: str, body: str, *, csrf: str = "", nav: str = "queue") -> web.Re
     return web.Response(text=redact(text), content_type="text/html")
 
 
-def button(
-    label: str, action: str, *, cls: str = "", confirm_cost: str = "", body: str = ""
+def hidden(fields: dict[str, str]) -> str:
+    return "".join(
+        f'<input type="hidden" name="{esc(name)}" value="{esc(value)}">'
+        for name, value in fields.items()
+    )
+
+
+def form_post(
+    label: str,
+    action: str,
+    *,
+    csrf: str,
+    back: str = "/",
+    cls: str = "",
+    fields: dict[str, str] | None = None,
 ) -> str:
-    """A button app.js turns into a POST of `action` (with the CSRF token and `body`, a
-    JSON text); with `confirm_cost` (a URL answering {"cost"}) it asks first."""
-    extra = f' data-cost-of="{esc(confirm_cost)}"' if confirm_cost else ""
-    extra += f' data-json="{esc(body)}"' if body else ""
+    """A button that posts `action` with the CSRF token and `fields`, and comes back to
+    `back`. app.js sends it with `fetch` instead (`fields` as a JSON body) and shows the
+    answer in place; without JavaScript the browser posts it (see `forms`)."""
+    data = f' data-json="{esc(json.dumps(fields))}"' if fields else ""
     klass = f' class="{cls}"' if cls else ""
-    return f'<button type="button"{klass} data-post="{esc(action)}"{extra}>{esc(label)}</button>'
+    inputs = hidden({CSRF_FIELD: csrf, NEXT_FIELD: back, **(fields or {})})
+    return (
+        f'<form class="act" method="post" action="{esc(action)}"{data}>{inputs}'
+        f'<button type="submit"{klass}>{esc(label)}</button></form>'
+    )
+
+
+def form_ask(label: str, ask: str, action: str, cost_of: str, fields: dict[str, str]) -> str:
+    """A button for an action that pays: it never posts by itself. Without JavaScript it
+    opens `ask`, a page that states the cost and has the button that posts; app.js
+    reads `cost_of` (a URL answering {"cost"}), asks, then posts `action` itself."""
+    return (
+        f'<form class="act" method="get" action="{esc(ask)}" data-post="{esc(action)}" '
+        f'data-cost-of="{esc(cost_of)}" data-json="{esc(json.dumps(fields))}">'
+        f'{hidden(fields)}<button type="submit">{esc(label)}</button></form>'
+    )

@@ -8,7 +8,10 @@ GET  /jobs/{id}/video       the result (range requests: it plays and seeks in th
 GET  /jobs/{id}/editor      on to the web editor (its address carries a claim token,
                             so it never appears in a page)
 GET  /api/failed/{name}/cost  what a paying retry costs, to confirm first
-GET  /login, POST /login    the one-time token, or `[web] password`; POST /logout
+GET  /failed/{name}/retry   the same as a page, with the button that pays (no JavaScript)
+POST /drop                  the drop zone's files in one form post (no JavaScript)
+GET  /login, POST /login    the one-time token, or `[web] password`
+POST /logout                ends the session on the server and clears its cookie
 POST /api/web/login-token   a login address for `nemowatch web` (the socket only)
 """
 
@@ -19,11 +22,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from nemowatch.errors import UsageError
+from nemowatch.errors import InputError, UsageError
 from nemowatch.retry import Mode, cost_of
-from nemowatch.web import drop, views
+from nemowatch.web import drop, forms, views
 from nemowatch.web.control import RETRY_HOWS
-from nemowatch.web.html import esc, page
+from nemowatch.web.html import esc, form_post, page, url
 from nemowatch.web.routes import CONTROL, answer, over_unix_socket
 from nemowatch.web.security import (
     LOGINS,
@@ -39,10 +42,16 @@ MODES = {"": Mode.RESUME, "resend": Mode.RESEND, "start-over": Mode.START_OVER}
 EDITOR_LINE = "Open in the web editor: "
 
 
+def _page(request: web.Request, title: str, body: str, nav: str = "queue") -> web.Response:
+    """A page for this request's session: its CSRF token, and what its last form said."""
+    return page(title, body, csrf=csrf_of(request), nav=nav, said=forms.said(request))
+
+
 async def home(request: web.Request) -> web.Response:
     settings = request.app[SITE].settings()
-    body = "<h1>Queue</h1>" + await _live(request) + views.drop(settings.jobs.max_file_mb)
-    return page("Queue", body, csrf=csrf_of(request))
+    csrf = csrf_of(request)
+    body = "<h1>Queue</h1>" + await _live(request) + views.drop(settings.jobs.max_file_mb, csrf)
+    return _page(request, "Queue", body)
 
 
 async def live(request: web.Request) -> web.Response:
@@ -52,7 +61,7 @@ async def live(request: web.Request) -> web.Response:
 async def _live(request: web.Request) -> str:
     status = request.app[CONTROL].status()
     failed = await asyncio.to_thread(failures, request.app[SITE].settings().folders.failed)
-    return views.live(status, failed)
+    return views.live(status, failed, csrf_of(request))
 
 
 async def history(request: web.Request) -> web.Response:
@@ -66,7 +75,7 @@ async def history(request: web.Request) -> web.Response:
     read = request.app[CONTROL].history
     found = await asyncio.to_thread(read, failed, None, size + 1, (number - 1) * size, q or None)
     body = "<h1>History</h1>" + views.history(found[:size], q, number, failed, len(found) > size)
-    return page("History", body, csrf=csrf_of(request), nav="history")
+    return _page(request, "History", body, nav="history")
 
 
 async def job(request: web.Request) -> web.Response:
@@ -74,7 +83,7 @@ async def job(request: web.Request) -> web.Response:
     entry = await asyncio.to_thread(site.job, request.match_info["id"])
     if entry is None:
         text = "<h1>Not found</h1><p>No finished job by that id. <a href='/history'>History</a></p>"
-        response = page("Not found", text, csrf=csrf_of(request), nav="history")
+        response = _page(request, "Not found", text, nav="history")
         response.set_status(404)
         return response
     folders = site.settings().folders
@@ -88,8 +97,8 @@ async def job(request: web.Request) -> web.Response:
     failed_name = ""
     if entry.outcome != "delivered" and (folders.failed / entry.name).is_dir():
         failed_name = entry.name
-    body = views.job(entry, report, has_video, has_editor, failed_name)
-    return page(entry.name, body, csrf=csrf_of(request), nav="history")
+    body = views.job(entry, report, has_video, has_editor, failed_name, csrf_of(request))
+    return _page(request, entry.name, body, nav="history")
 
 
 async def video(request: web.Request) -> web.StreamResponse:
@@ -125,6 +134,30 @@ async def retry_cost(request: web.Request) -> web.Response:
     return answer({"cost": cost})
 
 
+async def retry_ask(request: web.Request) -> web.Response:
+    """What a paying retry costs, and the button that pays: the page a paying retry
+    opens without JavaScript (with it, app.js asks the same in a dialog)."""
+    name, how = request.match_info["name"], request.query.get("how", "")
+    if how not in RETRY_HOWS:
+        how = ""
+    settings = request.app[SITE].settings()
+    try:
+        cost = await asyncio.to_thread(cost_of, settings, name, MODES[how])
+    except (UsageError, InputError) as exc:
+        problem = f'<p class="problem">{esc(exc)}</p><p><a href="/">Back</a></p>'
+        response = _page(request, f"Retry {name}", f"<h1>Retry {esc(name)}</h1>{problem}")
+        response.set_status(400)
+        return response
+    action = url("api", "failed", name, "retry")
+    fields = {"how": how} if how else None
+    body = (
+        f"<h1>Retry {esc(name)}</h1><p>{esc(cost or 'This costs nothing more.')}</p>"
+        f"<p>{form_post('Go ahead', action, csrf=csrf_of(request), fields=fields)} "
+        '<a href="/">Back, without retrying</a></p>'
+    )
+    return _page(request, f"Retry {name}", body)
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     logins = request.app[LOGINS]
     token = request.query.get("token")
@@ -156,6 +189,8 @@ async def login_password(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session: its id is forgotten on the server (the cookie, kept or copied, no
+    longer logs in) and the browser is told to drop the cookie."""
     sid = session_of(request)
     if sid is not None:
         request.app[LOGINS].end(sid)
@@ -206,6 +241,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/jobs/{id}/video", video)
     app.router.add_get("/jobs/{id}/editor", editor)
     app.router.add_get("/api/failed/{name}/cost", retry_cost)
+    app.router.add_get("/failed/{name}/retry", retry_ask)
     app.router.add_get("/login", login)
     app.router.add_post("/login", login_password)
     app.router.add_post("/logout", logout)

@@ -114,8 +114,11 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 async def retry(request: web.Request) -> web.Response:
+    """`{"how": ...}` as JSON (app.js), or a `how` field of a form posted without JavaScript."""
     body: Any = {}
-    if request.can_read_body:
+    if request.content_type == "application/x-www-form-urlencoded":
+        body = {"how": str((await request.post()).get("how", ""))}
+    elif request.can_read_body:
         try:
             body = await request.json()
         except ValueError:

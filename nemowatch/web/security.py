@@ -14,7 +14,10 @@ socket) for a one-time token, prints the address that carries it, and
 `GET /login?token=...` turns it into a session cookie (HttpOnly,
 SameSite=Strict); the token is spent. `[web] password` allows a login form
 as well. The CSRF token is derived from the session (an HMAC), put into the
-page, and sent back in the `x-csrftoken` header or a `csrftoken` form field.
+page, and sent back in the `x-csrftoken` header or a `csrftoken` form field; in a
+multipart form (the drop zone without JavaScript) that field must come first,
+and it is checked before any file is read (the handler goes on with the rest
+of the body from `MULTIPART`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from nemowatch.web.routes import Handler, answer, over_unix_socket
 
@@ -130,6 +133,10 @@ class Logins:
 
 
 LOGINS = web.AppKey[Logins]("logins")
+#: a multipart form's reader, past its CSRF field (read by `guard`)
+MULTIPART = web.RequestKey[MultipartReader]("multipart")
+#: the most of a CSRF field that is read (the token is 64 characters)
+CSRF_MAX = 256
 #: `[web] public_url`: its host is one more name the Host header may carry
 PUBLIC_URL = web.AppKey[str]("public_url")
 
@@ -195,10 +202,25 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get(CSRF_HEADER, "")
         if not given and request.content_type == "application/x-www-form-urlencoded":
             given = str((await request.post()).get(CSRF_FIELD, ""))
+        elif not given and request.content_type == "multipart/form-data":
+            given = await _multipart_token(request)
         expected = request.app[LOGINS].csrf(sid)
         if not hmac.compare_digest(given.encode(), expected.encode()):
             return refuse("the CSRF token is missing or wrong: reload the page", 403)
     return await handler(request)
+
+
+async def _multipart_token(request: web.Request) -> str:
+    """The CSRF token of a multipart form: its first field, read before any file."""
+    reader = await request.multipart()
+    request[MULTIPART] = reader
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != CSRF_FIELD:
+        return ""
+    data = b""
+    while len(data) <= CSRF_MAX and (chunk := await part.read_chunk(CSRF_MAX)):
+        data += chunk
+    return data.decode(errors="replace") if len(data) <= CSRF_MAX else ""
 
 
 def refuse(why: str, status: int) -> web.Response:
@@ -213,6 +235,10 @@ def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not a browser, or a same-origin GET-like navigation
+    if origin == "null":
+        # A form posted by our own page says "null" (its Referrer-Policy is no-referrer),
+        # and so does a sandboxed frame of any site: only Sec-Fetch-Site tells them apart.
+        return fetch_site == "same-origin"
     parts = urlsplit(origin)
     return parts.netloc.lower() == request.host.lower()
 

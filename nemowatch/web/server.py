@@ -18,13 +18,14 @@ import os
 import socket
 import stat
 import tempfile
+from collections import OrderedDict
 from datetime import tzinfo
 from pathlib import Path
 
 from aiohttp import web
 
 from nemowatch.errors import AlreadyRunningError, UsageError
-from nemowatch.web import pages, routes, security
+from nemowatch.web import forms, pages, routes, security
 from nemowatch.web.control import Control
 from nemowatch.web.feed import EventFeed
 from nemowatch.web.metrics import Metrics
@@ -67,8 +68,11 @@ def build_app(
     feed = EventFeed(public_url, zone)
     control.bus.subscribe("live feed", feed.handle)
     control.bus.subscribe("metrics", metrics.handle)
-    app = web.Application(middlewares=[security.headers, routes.errors, security.guard])
+    app = web.Application(
+        middlewares=[security.headers, routes.errors, security.guard, forms.forms]
+    )
     app[security.LOGINS] = security.Logins(password)
+    app[forms.SAID] = OrderedDict()
     app[security.PUBLIC_URL] = public_url
     app[routes.CONTROL] = control
     app[routes.METRICS] = metrics

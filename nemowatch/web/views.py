@@ -10,28 +10,41 @@ from urllib.parse import quote
 
 from nemowatch.doing import duration
 from nemowatch.history_schema import Entry
-from nemowatch.web.html import button, credits, elapsed, esc, stage_words, url, when
+from nemowatch.web.html import (
+    credits,
+    elapsed,
+    esc,
+    form_ask,
+    form_post,
+    hidden,
+    stage_words,
+    url,
+    when,
+)
+from nemowatch.web.security import CSRF_FIELD
 from nemowatch.web.site import Failure
 
 HISTORY_PAGE = 50
 
 
-def live(status: dict[str, Any], failed: list[Failure]) -> str:
-    """What changes as jobs go: app.js replaces it when an event says so."""
+def live(status: dict[str, Any], failed: list[Failure], csrf: str) -> str:
+    """What changes as jobs go: app.js replaces it when an event says so. Its buttons
+    are forms that post with `csrf` and come back to the queue."""
     return (
         '<div id="live">'
-        + _conditions(status)
-        + _queue(status.get("jobs") or [], int(status.get("queued") or 0))
-        + _waiting(status.get("waiting") or [])
-        + _failures(failed)
+        + _conditions(status, csrf)
+        + _queue(status.get("jobs") or [], int(status.get("queued") or 0), csrf)
+        + _waiting(status.get("waiting") or [], csrf)
+        + _failures(failed, csrf)
         + "</div>"
     )
 
 
-def _conditions(status: dict[str, Any]) -> str:
+def _conditions(status: dict[str, Any], csrf: str) -> str:
     conditions = status.get("conditions") or []
     paused = any(c.get("name") == "paused" for c in conditions)
-    toggle = button("Resume", "/api/resume") if paused else button("Pause", "/api/pause")
+    label, action = ("Resume", "/api/resume") if paused else ("Pause", "/api/pause")
+    toggle = form_post(label, action, csrf=csrf)
     items = "".join(
         f'<li class="condition"><strong>{esc(c.get("name"))}</strong>: {esc(c.get("reason"))}'
         f' <span class="since">since {when(c.get("since"))}</span></li>'
@@ -44,24 +57,25 @@ def _conditions(status: dict[str, Any]) -> str:
     )
     return (
         '<section aria-labelledby="h-state"><h2 id="h-state">State</h2>'
-        f'<p>Credits: <strong id="credits">{esc(credits(status.get("credits")))}</strong> '
-        f"{toggle}</p>{state}</section>"
+        f'<div class="line">Credits: <strong id="credits">{esc(credits(status.get("credits")))}'
+        f"</strong> {toggle}</div>{state}</section>"
     )
 
 
-def _queue(jobs: list[dict[str, Any]], queued: int) -> str:
+def _queue(jobs: list[dict[str, Any]], queued: int, csrf: str) -> str:
     if not jobs:
         rows = '<p id="no-jobs">No job in progress.</p>'
     else:
-        rows = '<ul class="jobs">' + "".join(_job(j) for j in jobs) + "</ul>"
+        rows = '<ul class="jobs">' + "".join(_job(j, csrf) for j in jobs) + "</ul>"
     more = f"<p>{queued} more in line.</p>" if queued else ""
     return f'<section aria-labelledby="h-queue"><h2 id="h-queue">Queue</h2>{rows}{more}</section>'
 
 
-def _job(job: dict[str, Any]) -> str:
+def _job(job: dict[str, Any], csrf: str) -> str:
     job_id, stage = str(job.get("id")), str(job.get("stage") or "")
     doing = str(job.get("doing") or "")
     held = doing.startswith("held: ")
+    cancel = url("api", "jobs", job_id, "cancel")
     return (
         f'<li class="job{" held" if held else ""}" data-job="{esc(job_id)}" id="job-{esc(job_id)}">'
         f'<div class="job-head"><strong class="name">{esc(job.get("name"))}</strong> '
@@ -70,19 +84,21 @@ def _job(job: dict[str, Any]) -> str:
         f'<div class="doing">{esc(doing)}</div>'
         f'<progress class="bar" max="1" aria-label="progress of {esc(job.get("name"))}" hidden>'
         "</progress>"
-        f'<div class="actions">{button("Cancel", url("api", "jobs", job_id, "cancel"))}</div>'
+        f'<div class="actions">{form_post("Cancel", cancel, csrf=csrf)}</div>'
         "</li>"
     )
 
 
-def _waiting(waiting: list[dict[str, Any]]) -> str:
+def _waiting(waiting: list[dict[str, Any]], csrf: str) -> str:
     if not waiting:
         return ""
     items = "".join(
         f"<li><span class='path'>{esc(Path(str(w.get('path'))).name)}</span>: "
         f"{esc(w.get('reason'))} "
-        f"{button('Set aside', url('api', 'jobs', Path(str(w.get('path'))).name, 'cancel'))}"
-        "</li>"
+        + form_post(
+            "Set aside", url("api", "jobs", Path(str(w.get("path"))).name, "cancel"), csrf=csrf
+        )
+        + "</li>"
         for w in waiting
     )
     return (
@@ -91,40 +107,46 @@ def _waiting(waiting: list[dict[str, Any]]) -> str:
     )
 
 
-def _failures(failed: list[Failure]) -> str:
+def _failures(failed: list[Failure], csrf: str) -> str:
     if not failed:
         return ""
-    items = "".join(_failure(f) for f in failed)
+    items = "".join(_failure(f, csrf) for f in failed)
     return (
         '<section aria-labelledby="h-failed"><h2 id="h-failed">Failed</h2>'
         f'<ul class="failures">{items}</ul>'
-        f"<p>{button('Retry all', '/api/retry-all')}</p></section>"
+        f'<div class="line">{form_post("Retry all", "/api/retry-all", csrf=csrf)}</div></section>'
     )
 
 
-def _failure(failure: Failure) -> str:
+def _failure(failure: Failure, csrf: str) -> str:
     return (
         f'<li class="failure" data-failed="{esc(failure.name)}">'
         f"<strong>{esc(failure.name)}</strong> {when(failure.at)}"
         f'<p class="reason">{esc(failure.reason)}</p><div class="actions">'
-        + retry_buttons(failure.name)
+        + retry_buttons(failure.name, csrf)
         + "</div></li>"
     )
 
 
-def retry_buttons(name: str) -> str:
+#: the retries that pay again: the button's words, and `how`
+PAYING = (("Send the turn again (pays)", "resend"), ("Start over (pays)", "start-over"))
+
+
+def retry_buttons(name: str, csrf: str, back: str = "/") -> str:
+    """Retry (free, posts at once) and the paying retries (which ask first)."""
     action = url("api", "failed", name, "retry")
-    cost = url("api", "failed", name, "cost")
-    paying = [("Send the turn again (pays)", "resend"), ("Start over (pays)", "start-over")]
-    return button("Retry", action, cls="retry") + "".join(
-        button(label, action, confirm_cost=f"{cost}?how={how}", body=f'{{"how": "{how}"}}')
-        for label, how in paying
+    cost, ask = url("api", "failed", name, "cost"), url("failed", name, "retry")
+    return form_post("Retry", action, csrf=csrf, back=back, cls="retry") + "".join(
+        form_ask(label, ask, action, f"{cost}?how={how}", {"how": how}) for label, how in PAYING
     )
 
 
-def drop(max_mb: float) -> str:
+def drop(max_mb: float, csrf: str) -> str:
+    """The drop zone: app.js uploads its files in chunks; without JavaScript the form
+    posts them whole to /drop (the CSRF token first: it is checked before any file)."""
     return f"""<section aria-labelledby="h-drop"><h2 id="h-drop">New job</h2>
-<form id="drop" class="drop" data-max-bytes="{int(max_mb * 1024 * 1024)}">
+<form id="drop" class="drop" method="post" action="/drop" enctype="multipart/form-data"
+ data-max-bytes="{int(max_mb * 1024 * 1024)}">{hidden({CSRF_FIELD: csrf})}
 <div class="zone" id="zone">
 <label for="files">Videos and other media (each at most {esc(f"{max_mb:g}")} MB)</label>
 <input type="file" id="files" name="files" multiple accept="video/*,audio/*,image/*">
@@ -134,7 +156,7 @@ def drop(max_mb: float) -> str:
 <textarea id="instructions" name="instructions" rows="4"
  placeholder="Trim the silences, add a title and lo-fi music"></textarea>
 <label for="note">or the instructions from a .txt file</label>
-<input type="file" id="note" accept=".txt,text/plain">
+<input type="file" id="note" name="note" accept=".txt,text/plain">
 <fieldset><legend>Several files</legend>
 <label><input type="radio" name="mode" value="each" checked> one job per video</label>
 <label><input type="radio" name="mode" value="bundle"> one job with all of them</label>
@@ -192,7 +214,9 @@ def _seconds(entry: dict[str, Any]) -> float:
     return max(0.0, (ended - started).total_seconds())
 
 
-def job(entry: Entry, report: str, has_video: bool, has_editor: bool, failed_name: str) -> str:
+def job(
+    entry: Entry, report: str, has_video: bool, has_editor: bool, failed_name: str, csrf: str
+) -> str:
     parts = [f"<h1>{esc(entry.name)}</h1>"]
     facts = [
         ("Outcome", esc(entry.outcome)),
@@ -218,7 +242,8 @@ def job(entry: Entry, report: str, has_video: bool, has_editor: bool, failed_nam
             f'<p><a href="{link}" target="_blank" rel="noopener">Open in the web editor</a></p>'
         )
     if failed_name:
-        parts.append(f'<div class="actions">{retry_buttons(failed_name)}</div>')
+        back = url("jobs", entry.id)
+        parts.append(f'<div class="actions">{retry_buttons(failed_name, csrf, back)}</div>')
     turns = entry.turns or [{"text": t} for t in entry.instructions]
     if turns:
         items = "".join(

@@ -7,84 +7,21 @@ is what a program (or an attacker) sends.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from webfakes import ZONE, FakeControl
+from webfakes import Page, served_page
 
-from nemowatch.conditions import Conditions
-from nemowatch.config import Settings
 from nemowatch.errors import UsageError
-from nemowatch.sections import FolderSettings, JobSettings
 from nemowatch.web.address import is_loopback, parse_listen, url_of
 from nemowatch.web.drop import NOTE
-from nemowatch.web.metrics import Metrics
 from nemowatch.web.names import safe_name
-from nemowatch.web.paths import socket_path
 from nemowatch.web.security import Logins, split_host
-from nemowatch.web.server import ApiServer, build_app
-from nemowatch.web.site import Site
-
-
-@dataclass
-class Page:
-    tcp: httpx.AsyncClient  # logged in, with its CSRF token
-    anonymous: httpx.AsyncClient
-    unix: httpx.AsyncClient
-    settings: Settings
-    csrf: str
-
-
-@contextlib.asynccontextmanager
-async def served(root: Path, max_file_mb: float = 1) -> AsyncIterator[Page]:
-    settings = Settings(
-        folders=FolderSettings(
-            inbox=root / "inbox",
-            outbox=root / "outbox",
-            failed=root / "failed",
-            state=root / "state",
-        ),
-        jobs=JobSettings(max_file_mb=max_file_mb),
-    )
-    for path in (settings.folders.inbox, settings.folders.outbox, settings.folders.failed):
-        path.mkdir(parents=True, exist_ok=True)
-    control = FakeControl()
-    site = Site(lambda: settings, lambda _id: None)
-    app = build_app(
-        control, Metrics(Conditions(), lambda: 0), metrics_token=None, zone=ZONE, site=site
-    )
-    server = ApiServer(app)
-    with tempfile.TemporaryDirectory(prefix="nw") as runtime:
-        control.bus.start()
-        try:
-            path = socket_path(root / "state", runtime)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            await server.start_unix(path)
-            host, port = await server.start_tcp("127.0.0.1", 0)
-            site.address = url_of(host, port)
-            unix = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(uds=str(path)), base_url="http://nw", timeout=5
-            )
-            tcp = httpx.AsyncClient(base_url=site.address, timeout=5)
-            anonymous = httpx.AsyncClient(base_url=site.address, timeout=5)
-            async with unix, tcp, anonymous:
-                url = (await unix.post("/api/web/login-token")).json()["url"]
-                assert (await tcp.get(url)).status_code == 303
-                home = (await tcp.get("/")).text
-                csrf = home.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-                yield Page(tcp, anonymous, unix, settings, csrf)
-        finally:
-            await server.stop(2.0)
-            await control.bus.stop()
 
 
 async def test_a_login_token_works_once_and_only_from_the_socket(tmp_path: Path) -> None:
-    async with served(tmp_path) as page:
+    async with served_page(tmp_path) as page:
         assert (await page.anonymous.post("/api/web/login-token")).status_code == 403
         url = (await page.unix.post("/api/web/login-token")).json()["url"]
         first = await page.anonymous.get(url)
@@ -95,7 +32,7 @@ async def test_a_login_token_works_once_and_only_from_the_socket(tmp_path: Path)
 
 
 async def test_state_changes_need_the_csrf_token_of_the_session(tmp_path: Path) -> None:
-    async with served(tmp_path) as page:
+    async with served_page(tmp_path) as page:
         assert (await page.tcp.post("/api/pause")).status_code == 403
         wrong = await page.tcp.post("/api/pause", headers={"x-csrftoken": "0" * 64})
         assert wrong.status_code == 403
@@ -105,7 +42,7 @@ async def test_state_changes_need_the_csrf_token_of_the_session(tmp_path: Path) 
 
 
 async def test_pages_carry_no_secret_and_forbid_framing(tmp_path: Path) -> None:
-    async with served(tmp_path) as page:
+    async with served_page(tmp_path) as page:
         home = await page.tcp.get("/")
         assert home.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
@@ -115,7 +52,7 @@ async def test_pages_carry_no_secret_and_forbid_framing(tmp_path: Path) -> None:
 
 
 async def test_a_foreign_host_is_refused(tmp_path: Path) -> None:
-    async with served(tmp_path) as page:
+    async with served_page(tmp_path) as page:
         rebound = await page.tcp.get("/api/status", headers={"Host": "attacker.example"})
         assert rebound.status_code == 421
         assert (await page.tcp.get("/api/status", headers={"Host": "localhost"})).status_code == 421
@@ -139,7 +76,7 @@ async def upload(page: Page, name: str, data: bytes, mode: str = "each") -> http
 
 
 async def test_a_drop_lands_in_the_inbox_with_its_note_under_a_safe_name(tmp_path: Path) -> None:
-    async with served(tmp_path) as page:
+    async with served_page(tmp_path) as page:
         done = await upload(page, "../../etc/.holiday.mp4", b"0123456789")
         assert done.status_code == 200, done.text
         inbox = page.settings.folders.inbox
@@ -154,7 +91,7 @@ async def test_a_drop_lands_in_the_inbox_with_its_note_under_a_safe_name(tmp_pat
 
 
 async def test_an_upload_over_the_limit_or_out_of_order_is_refused(tmp_path: Path) -> None:
-    async with served(tmp_path, max_file_mb=0.001) as page:
+    async with served_page(tmp_path, max_file_mb=0.001) as page:
         headers = {"x-csrftoken": page.csrf}
         big = {"files": [{"name": "big.mp4", "size": 2000}], "instructions": "x"}
         refused = await page.tcp.post("/api/drop", json=big, headers=headers)

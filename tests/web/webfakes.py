@@ -1,8 +1,10 @@
-"""A fake daemon behind the real local API: `FakeControl`, and `served()` to run it all.
+"""A fake daemon behind the real local API: `FakeControl`, `served()` to run the API on
+its socket, and `served_page()` to run the web page as well, on loopback TCP.
 
 The server is real (aiohttp on a real Unix socket under a short temporary
-folder), and so are the event bus, the condition registry and the metrics;
-only the daemon's side is a small fake that records what it was asked.
+folder, and on 127.0.0.1), and so are the event bus, the condition registry
+and the metrics; only the daemon's side is a small fake that records what it
+was asked.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,17 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from nemowatch.conditions import Conditions
+from nemowatch.config import Settings
 from nemowatch.errors import AmbiguousError, NotFoundError
+from nemowatch.history_schema import Entry
 from nemowatch.jobs.events import EventBus
+from nemowatch.sections import FolderSettings, JobSettings
+from nemowatch.web.address import url_of
 from nemowatch.web.control import RetryHow
 from nemowatch.web.metrics import Metrics
 from nemowatch.web.paths import socket_path
 from nemowatch.web.server import ApiServer, build_app
+from nemowatch.web.site import Site
 
 ZONE = ZoneInfo("UTC")
 ENTRY = {
@@ -149,6 +156,63 @@ async def served(
         try:
             await server.start_unix(path)
             yield Served(control, conditions, metrics, server, path, queued)
+        finally:
+            await server.stop(2.0)
+            await control.bus.stop()
+
+
+@dataclass
+class Page:
+    tcp: httpx.AsyncClient  # logged in, with its CSRF token
+    anonymous: httpx.AsyncClient
+    unix: httpx.AsyncClient
+    settings: Settings
+    csrf: str
+    control: FakeControl
+
+
+@contextlib.asynccontextmanager
+async def served_page(
+    root: Path, max_file_mb: float = 1, job: Callable[[str], Entry | None] = lambda _id: None
+) -> AsyncIterator[Page]:
+    """The web page of a fake daemon on 127.0.0.1 (and its socket), with a client logged in
+    as the browser is; `job` gives the history's jobs by id. Stopped on the way out."""
+    settings = Settings(
+        folders=FolderSettings(
+            inbox=root / "inbox",
+            outbox=root / "outbox",
+            failed=root / "failed",
+            state=root / "state",
+        ),
+        jobs=JobSettings(max_file_mb=max_file_mb),
+    )
+    for path in (settings.folders.inbox, settings.folders.outbox, settings.folders.failed):
+        path.mkdir(parents=True, exist_ok=True)
+    control = FakeControl()
+    site = Site(lambda: settings, job)
+    app = build_app(
+        control, Metrics(Conditions(), lambda: 0), metrics_token=None, zone=ZONE, site=site
+    )
+    server = ApiServer(app)
+    with tempfile.TemporaryDirectory(prefix="nw") as runtime:
+        control.bus.start()
+        try:
+            path = socket_path(root / "state", runtime)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await server.start_unix(path)
+            host, port = await server.start_tcp("127.0.0.1", 0)
+            site.address = url_of(host, port)
+            unix = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=str(path)), base_url="http://nw", timeout=5
+            )
+            tcp = httpx.AsyncClient(base_url=site.address, timeout=5)
+            anonymous = httpx.AsyncClient(base_url=site.address, timeout=5)
+            async with unix, tcp, anonymous:
+                url = (await unix.post("/api/web/login-token")).json()["url"]
+                assert (await tcp.get(url)).status_code == 303
+                home = (await tcp.get("/")).text
+                csrf = home.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+                yield Page(tcp, anonymous, unix, settings, csrf, control)
         finally:
             await server.stop(2.0)
             await control.bus.stop()

@@ -1,5 +1,6 @@
 // nemowatch's web page: the live feed, the buttons and the drop zone.
-// Plain JavaScript, no library and no build step; the page works without a network.
+// Plain JavaScript, no library and no build step; the page works without a network,
+// and without this script (its forms post and come back), only less live.
 "use strict";
 
 (function () {
@@ -92,19 +93,24 @@
     });
   }
 
-  // -- buttons: Pause, Resume, Cancel, Retry (the paying forms say their cost first) --
-  document.addEventListener("click", async function (click) {
-    const button = click.target.closest("button[data-post]");
-    if (!button) return;
+  // -- actions: each button is a form that posts by itself without JavaScript; here it
+  // is sent with fetch and answered in place. The paying ones state their cost first.
+  document.addEventListener("submit", async function (submit) {
+    const form = submit.target.closest("form.act");
+    const action = form && (form.dataset.post || form.getAttribute("action"));
+    if (!action || !action.startsWith("/api/")) return;  // Log out: a plain post
+    submit.preventDefault();
+    const button = form.querySelector("button");
+    if (button.disabled) return;
     button.disabled = true;
     try {
-      if (button.dataset.costOf) {
-        const answer = await call("GET", button.dataset.costOf);
+      if (form.dataset.costOf) {
+        const answer = await call("GET", form.dataset.costOf);
         const cost = answer.cost || "This costs nothing more.";
         if (!window.confirm(cost + "\n\nGo ahead?")) return;
       }
-      const body = button.dataset.json || null;
-      const answer = await call("POST", button.dataset.post, body, body ? "application/json" : null);
+      const body = form.dataset.json || null;
+      const answer = await call("POST", action, body, body ? "application/json" : null);
       say(answer.message || "done");
       refresh();
     } catch (error) {

@@ -64,10 +64,11 @@ def elapsed(since: float | None) -> str:
     return f'<span class="elapsed" data-since="{since:.3f}">{esc(duration(seconds))}</span>'
 
 
-def credits(value: Any) -> str:
+def credits(value: Any, approximate: Any = False) -> str:
+    """A cost in words; "about" when other jobs' turns ran meanwhile (said, not coloured)."""
     if value is None:
         return "not known"
-    return f"{float(value):g}"
+    return f"about {float(value):g}" if approximate else f"{float(value):g}"
 
 
 def page(

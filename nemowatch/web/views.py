@@ -181,7 +181,7 @@ def history(entries: list[dict[str, Any]], q: str, page: int, failed: bool, more
     rows = "".join(
         f'<tr><td><a href="{url("jobs", str(e["id"]))}">{esc(e["name"])}</a></td>'
         f"<td>{when(e.get('ended'))}</td><td>{esc(e.get('outcome'))}</td><td>{esc(_what(e))}</td>"
-        f"<td>{duration(_seconds(e))}</td><td>{esc(credits(e.get('credits')))}</td></tr>"
+        f"<td>{duration(_seconds(e))}</td><td>{esc(_cost(e))}</td></tr>"
         for e in entries
     )
     table = (
@@ -214,6 +214,15 @@ def _seconds(entry: dict[str, Any]) -> float:
     return max(0.0, (ended - started).total_seconds())
 
 
+def _cost(row: dict[str, Any]) -> str:
+    return credits(row.get("credits"), row.get("cost_approximate"))
+
+
+def refined(entry: Entry) -> str:
+    """What a refinement refines, in words."""
+    return f"version {entry.version}, refining job {entry.refines}"
+
+
 def job(
     entry: Entry, report: str, has_video: bool, has_editor: bool, failed_name: str, csrf: str
 ) -> str:
@@ -223,7 +232,8 @@ def job(
         ("Started", when(entry.started)),
         ("Ended", when(entry.ended)),
         ("Time", duration(entry.duration)),
-        ("Cost", f"{esc(credits(entry.credits))} credits"),
+        *([("Refines", esc(refined(entry)))] if entry.refines else []),
+        ("Cost", f"{esc(credits(entry.credits, entry.cost_approximate))} credits"),
     ]
     if entry.reason:
         facts.append(("Reason", esc(entry.reason)))

@@ -8,6 +8,7 @@ Requests are sent as a browser with scripts off sends them: the forms' own field
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from htmlforms import Form, find, forms, read
@@ -92,6 +93,7 @@ async def test_the_queue_history_and_a_result_are_whole_pages(tmp_path: Path) ->
             result.text
         )
         assert "Done: trimmed" in result.text and "delivered in 2 min" in result.text
+        assert "<dt>Cost</dt><dd>3 credits</dd>" in result.text
         video = await page.tcp.get(f"/jobs/{shown.id}/video", headers={"Range": "bytes=0-3"})
         assert video.status_code == 206 and video.content == b"\x00\x00\x00\x18"
 
@@ -228,3 +230,11 @@ async def test_a_form_from_our_page_says_origin_null_and_is_told_apart_by_sec_fe
             refused = await page.tcp.post("/api/pause", data=fields, headers=theirs)
             assert refused.status_code == 403
         assert page.control.calls == [("resume",)]
+
+
+async def test_an_approximate_cost_and_a_refinement_are_said_in_words(tmp_path: Path) -> None:
+    refined = replace(entry(tmp_path / "outbox"), cost_approximate=True, refines="j0", version=2)
+    async with served_page(tmp_path, job=lambda i: refined if i == refined.id else None) as page:
+        result = (await page.tcp.get(f"/jobs/{refined.id}")).text
+    assert "<dt>Cost</dt><dd>about 3 credits</dd>" in result
+    assert "<dt>Refines</dt><dd>version 2, refining job j0</dd>" in result

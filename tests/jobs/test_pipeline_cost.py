@@ -45,9 +45,17 @@ def history(settings: Settings, clock: FakeClock) -> Any:
 
 @pytest.fixture
 def cost(ctx: Context, conditions: Conditions, history: History) -> CostControl:
-    """Cost control wired as the daemon wires it (through the context)."""
-    ctx.cost = CostControl(conditions, lambda: ctx.settings.jobs, history, zone=ZONE)
-    return ctx.cost
+    """Cost control wired as the daemon wires it (through the context, and told of the
+    job events as the daemon's bus tells it)."""
+    ctx.cost = control = CostControl(conditions, lambda: ctx.settings.jobs, history, zone=ZONE)
+    emit = ctx.emit
+
+    def told(event: events.JobEvent) -> None:
+        emit(event)
+        control.in_flight.handle(event)
+
+    ctx.emit = told
+    return control
 
 
 def configure(ctx: Context, **jobs: Any) -> None:

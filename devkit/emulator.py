@@ -23,6 +23,9 @@ FAST_EMULATOR: dict[str, Any] = {
     "second_stage_delay_seconds": 0.2,
     "render_seconds": 0.4,
     "force_silent": False,
+    # the render is the uploaded clip itself (the tests' clips are H.264 already): an
+    # ffmpeg encode per render was a tenth of a second of CPU each, for nothing tested
+    "transcode": False,
 }
 #: knobs (`--set` values) for a pipeline that costs no time on the emulator's side
 ZERO_DELAYS = (

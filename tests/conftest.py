@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The suite starts hundreds of Python processes (daemons, commands, its own workers).
+# Where PYTHONDONTWRITEBYTECODE is set, each of them compiled every module from source
+# again (a sixth of a daemon's CPU, and pytest's assertion rewriting in every worker):
+# compiled modules are kept (in __pycache__, ignored by git) for the suite's processes.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.fixture(autouse=True)

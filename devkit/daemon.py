@@ -238,6 +238,17 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         return dict(json.loads((self.state / "status.json").read_text()))
 
+    def history(self) -> list[dict[str, Any]]:
+        """The daemon's history as `nemowatch history --json` lists it, newest first, read
+        here (a wait loop of commands would start a Python process per look)."""
+        from nemowatch.history import History
+
+        history = History.existing(self.state)
+        if history is None:
+            return []
+        with history:
+            return [entry.to_json() for entry in history.jobs()]
+
     def calls(self, endpoint: str) -> list[dict[str, Any]]:
         """The emulator's journal records of `endpoint`."""
         return self.emulator.control.journal(endpoint=endpoint)

@@ -17,11 +17,7 @@ from devkit.waits import wait_for
 
 def delivered_in_history(daemon: Daemon, name: str) -> bool:
     """The history (written by the daemon from the job events) lists `name` as delivered."""
-    done = daemon.cli("history", "--json")
-    if done.returncode != 0:
-        return False
-    jobs = json.loads(done.stdout).get("jobs", [])
-    return any(j["name"] == name and j["outcome"] == "delivered" for j in jobs)
+    return any(j["name"] == name and j["outcome"] == "delivered" for j in daemon.history())
 
 
 def test_the_same_video_and_instructions_dropped_twice_are_paid_once(

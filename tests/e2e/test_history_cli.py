@@ -30,7 +30,7 @@ def names(daemon: Daemon, *args: str) -> list[str]:
 def deliver(daemon: Daemon, clip: Path, name: str) -> None:
     daemon.drop_pair(clip, name)
     wait_for((daemon.outbox / f"{name}.mp4").exists, 60, f"{name}.mp4 in the outbox")
-    wait_for(lambda: name in names(daemon), 20, f"{name} in the history")
+    wait_for(lambda: name in [j["name"] for j in daemon.history()], 20, f"{name} in the history")
 
 
 def test_the_history_keeps_jobs_across_a_restart(daemon: Daemon, sample_video: Path) -> None:
@@ -61,7 +61,9 @@ def test_failed_and_since_select_what_is_shown(daemon: Daemon, sample_video: Pat
     deliver(daemon, sample_video, "good")
     daemon.note("zero.txt", "Trim the silences")
     daemon.note("zero.mp4", b"")
-    wait_for(lambda: "zero" in names(daemon), 30, "the failed job in the history")
+    wait_for(
+        lambda: "zero" in [j["name"] for j in daemon.history()], 30, "the failed job in the history"
+    )
     (failed,) = history(daemon, "--failed")["jobs"]
     assert failed["name"] == "zero" and failed["outcome"] == "failed"
     assert "empty" in failed["reason"], failed

@@ -36,18 +36,12 @@ def sessions_of_turns(daemon: Daemon) -> list[str]:
     return out
 
 
-def history(daemon: Daemon) -> list[dict[str, Any]]:
-    done = daemon.cli("history", "--json")
-    assert done.returncode == 0, done.stderr
-    jobs: list[dict[str, Any]] = json.loads(done.stdout)["jobs"]
-    return jobs
-
-
 def delivered(daemon: Daemon, name: str, count: int = 1) -> list[dict[str, Any]]:
     """Waits until the history holds `count` delivered rows of `name`; newest first."""
 
     def rows() -> list[dict[str, Any]] | None:
-        found = [j for j in history(daemon) if j["name"] == name and j["outcome"] == "delivered"]
+        rows = daemon.history()
+        found = [j for j in rows if j["name"] == name and j["outcome"] == "delivered"]
         return found if len(found) >= count else None
 
     found: list[dict[str, Any]] = daemon.wait_for(rows, 60, f"{count} delivered {name}")

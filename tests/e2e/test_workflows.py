@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import plistlib
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,6 +97,21 @@ def test_a_folder_in_a_hot_folder_is_a_bundle_with_the_preset(
     assert turn_texts(daemon) == [SHORTS["shorts"]["instructions"]]
     (upload,) = daemon.calls("upload")
     assert upload["status"] == 200
+    assert daemon.stop() == 0
+
+
+def test_a_hot_folder_removed_under_the_daemon_is_made_again_and_works(
+    make_daemon: Callable[..., Daemon], sample_video: Path
+) -> None:
+    daemon = make_daemon(presets=SHORTS)
+    daemon.start()
+    hot = daemon.inbox / "shorts"
+    shutil.rmtree(hot)
+    wait_for(hot.is_dir, 30, "the hot folder made again at the next rescan")
+    daemon.drop(sample_video, "clip.mp4", folder=hot)
+    wait_for((daemon.outbox / "shorts" / "clip.mp4").exists, 90, "the result in outbox/shorts")
+    assert turn_texts(daemon) == [SHORTS["shorts"]["instructions"]]
+    assert not daemon.failures()
     assert daemon.stop() == 0
 
 

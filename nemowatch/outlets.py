@@ -58,7 +58,8 @@ class Outlets:
         self._notifications()
         # cost control reads the history: the duplicate guard, the budget, work hours
         ctx.cost = CostControl(ctx.conditions, lambda: self._settings().jobs, self.history)
-        bus.subscribe("duplicates", ctx.cost.in_flight.handle)  # an identical job ended
+        # an identical job ended
+        bus.subscribe("duplicates", ctx.cost.in_flight.handle, progress=False)
         ctx.deliveries = self.history.latest_delivered  # what a refinement continues
 
     def _settings(self) -> Settings:
@@ -68,7 +69,7 @@ class Outlets:
         """Subscribe the history database to the job events."""
         state = self._settings().folders.state_dir
         self.history = History.in_state(state, on_disk_error=self._disk_error)
-        self._bus.subscribe("history", self.history.handle)
+        self._bus.subscribe("history", self.history.handle, progress=False)
 
     def _disk_error(self, path: Path, exc: BaseException) -> None:
         """The disk refuses the history's writes: the condition "disk" (its rows wait in
@@ -87,7 +88,7 @@ class Outlets:
             summary_source=self.history.day_summary,
             queued_cost=lambda: self._queued() * self._settings().jobs.turn_cost_estimate,
         )
-        self._bus.subscribe("notifications", self.notifications.handle)
+        self._bus.subscribe("notifications", self.notifications.handle, progress=False)
         self._conditions.listen(
             lambda: self.notifications.conditions_changed(self._conditions.active())
         )

@@ -32,6 +32,21 @@ async def test_each_subscriber_gets_every_event_in_order() -> None:
     assert seen_a == sent and seen_b == sent
 
 
+async def test_a_subscriber_may_leave_out_progress() -> None:
+    bus = events.EventBus()
+    every: list[events.JobEvent] = []
+    no_progress: list[events.JobEvent] = []
+    bus.subscribe("every", every.append)
+    bus.subscribe("no progress", no_progress.append, progress=False)
+    bus.start()
+    stage = events.StageReached.of(job(), stage=JobStage.SESSION)
+    progress = events.Progress.of(job(), what="upload", done=5, total=10)
+    for event in (stage, progress):
+        bus.emit(event)
+    await bus.stop()
+    assert every == [stage, progress] and no_progress == [stage]
+
+
 async def test_a_slow_subscriber_does_not_hold_up_the_emitter_or_the_others() -> None:
     bus = events.EventBus()
     release = asyncio.Event()

@@ -134,13 +134,21 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[_Subscriber] = []
 
-    def subscribe(self, name: str, handler: Handler, *, maxsize: int = 1000) -> None:
-        """Call `handler` with every event from now on (in its own task once started)."""
-        self._subscribers.append(_Subscriber(name, handler, asyncio.Queue(maxsize)))
+    def subscribe(
+        self, name: str, handler: Handler, *, maxsize: int = 1000, progress: bool = True
+    ) -> None:
+        """Call `handler` with every event from now on (in its own task once started).
+
+        `progress=False`: not with `Progress` events, by far the most frequent (a
+        subscriber that has no use for them is not woken for each one).
+        """
+        self._subscribers.append(_Subscriber(name, handler, asyncio.Queue(maxsize), progress))
 
     def emit(self, event: JobEvent) -> None:
+        progress = isinstance(event, Progress)
         for subscriber in self._subscribers:
-            subscriber.offer(event)
+            if subscriber.progress or not progress:
+                subscriber.offer(event)
 
     def start(self) -> None:
         for subscriber in self._subscribers:
@@ -157,6 +165,8 @@ class _Subscriber:
     name: str
     handler: Handler
     queue: asyncio.Queue[JobEvent | None]
+    #: whether it is given `Progress` events (most are; the history keeps none of them)
+    progress: bool = True
     task: asyncio.Task[None] | None = None
     dropped: int = 0
 

@@ -75,11 +75,14 @@ def _job(job: dict[str, Any], csrf: str) -> str:
     job_id, stage = str(job.get("id")), str(job.get("stage") or "")
     doing = str(job.get("doing") or "")
     held = doing.startswith("held: ")
+    # held, the stage's own words ("the editor is working") would not be true: the line
+    # below says what it waits for
+    words = "on hold" if held else stage_words(stage)
     cancel = url("api", "jobs", job_id, "cancel")
     return (
         f'<li class="job{" held" if held else ""}" data-job="{esc(job_id)}" id="job-{esc(job_id)}">'
         f'<div class="job-head"><strong class="name">{esc(job.get("name"))}</strong> '
-        f'<span class="stage" data-stage="{esc(stage)}">{esc(stage_words(stage))}</span> '
+        f'<span class="stage" data-stage="{esc(stage)}">{esc(words)}</span> '
         f"{elapsed(job.get('since'))}</div>"
         f'<div class="doing">{esc(doing)}</div>'
         f'<progress class="bar" max="1" aria-label="progress of {esc(job.get("name"))}" hidden>'

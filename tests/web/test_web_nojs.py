@@ -238,3 +238,14 @@ async def test_an_approximate_cost_and_a_refinement_are_said_in_words(tmp_path: 
         result = (await page.tcp.get(f"/jobs/{refined.id}")).text
     assert "<dt>Cost</dt><dd>about 3 credits</dd>" in result
     assert "<dt>Refines</dt><dd>version 2, refining job j0</dd>" in result
+
+
+def test_a_held_job_says_on_hold_not_its_stage_words() -> None:
+    from nemowatch.web import views
+
+    held = {"id": "j9", "name": "emma", "stage": "uploaded", "doing": "held: out of credits"}
+    row = views._job(held, "token")
+    assert "on hold" in row and "held: out of credits" in row
+    assert stage_words("uploaded") not in row
+    running = views._job({**held, "doing": "turn 1 of 1: the editor is working"}, "token")
+    assert stage_words("uploaded") in running

@@ -103,6 +103,7 @@ class Intake:
         self._inbox = self.inbox
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.hot.make(self._settings)  # the inbox may have been made only now (a first start)
         self.watcher.start(loop)
         self.inbox.scan()
         self.hot.scan()

@@ -83,6 +83,17 @@ def test_a_video_dropped_in_a_hot_folder_follows_the_preset(
     assert daemon.stop() == 0
 
 
+def test_a_first_start_makes_the_inbox_and_its_hot_folder(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(presets=SHORTS)
+    daemon.inbox.rmdir()  # nothing there yet: the daemon makes the inbox, then the hot folder
+    daemon.start()
+    assert (daemon.inbox / "shorts").is_dir() and (daemon.outbox / "shorts").is_dir()
+    assert "cannot look into the hot folder" not in daemon.log_text()
+    assert daemon.stop() == 0
+
+
 def test_a_folder_in_a_hot_folder_is_a_bundle_with_the_preset(
     make_daemon: Callable[..., Daemon], sample_video: Path
 ) -> None:

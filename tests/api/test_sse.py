@@ -425,21 +425,23 @@ async def test_silence_past_the_idle_limit_raises_stream_idle(
 
 
 async def test_progress_events_keep_a_long_turn_alive(make_client, run_route: respx.Route) -> None:
-    client = make_client(api={"sse_idle_timeout_seconds": 0.3}, real_clock=True)
+    # an idle limit of 1 s and an event every 0.1 s: a loaded machine (the suite runs in
+    # six processes on two cores) may delay one, never by most of a second
+    client = make_client(api={"sse_idle_timeout_seconds": 1.0}, real_clock=True)
 
     def chunk(n: int) -> bytes:
-        if n == 16:
+        if n == 24:
             return f"data: {json.dumps(text('All done.'))}\n\n".encode()
         if n % 4 == 0:
             return f"data: {json.dumps(call(f'step{n}'))}\n\n".encode()
         return HEARTBEATS
 
-    # 16 chunks at 0.05 s: 0.8 s in all, more than twice the idle limit
-    run_route.mock(side_effect=paced(PacedStream(chunk, interval=0.05, count=16)))
-    outcome = await asyncio.wait_for(client.send_turn(SID, "edit"), timeout=5)
+    # 24 chunks at 0.1 s: 2.4 s in all, more than twice the idle limit
+    run_route.mock(side_effect=paced(PacedStream(chunk, interval=0.1, count=24)))
+    outcome = await asyncio.wait_for(client.send_turn(SID, "edit"), timeout=10)
     assert outcome.text == "All done."
-    assert outcome.tool_calls == ("step4", "step8", "step12")
-    assert outcome.heartbeats == 2 * 12  # the comment line, before any id, is no event
+    assert outcome.tool_calls == ("step4", "step8", "step12", "step16", "step20")
+    assert outcome.heartbeats == 2 * 18  # the comment line, before any id, is no event
 
 
 # -- parse_event and TurnText directly --------------------------------------------------

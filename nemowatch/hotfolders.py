@@ -45,8 +45,9 @@ class HotFolders:
         wanted = presets.hot_folders(settings)
         for name in list(self.tables):
             if name not in wanted:
-                del self.tables[name], self._roots[name]
-                log.info("preset %s removed: %s is an ordinary folder again", name, folders.inbox)
+                root = self._roots.pop(name)
+                del self.tables[name]
+                log.info("preset %s removed: %s is an ordinary folder again", name, root)
         for name, root in wanted.items():
             watch = hot_watch(settings.watch, settings.presets[name].instructions)
             if name in self.tables:

@@ -66,3 +66,18 @@ def test_the_preset_opens_turn_1(tmp_path: Path) -> None:
     assert presets.opening(preset, "") == "Vertical."
     assert presets.opening(preset, "Cut.\n---\nMusic.") == "Vertical.\n\nCut.\n---\nMusic."
     assert presets.opening(None, "Cut.") == "Cut."
+
+
+def test_hot_folders_follow_the_presets_in_force(tmp_path: Path) -> None:
+    from nemowatch.hotfolders import HotFolders
+
+    (tmp_path / "in").mkdir()
+    hot = HotFolders(lambda: 0.0)
+    hot.sync(settings(tmp_path))
+    assert hot.folders() == [tmp_path / "in" / "shorts"]
+    assert (tmp_path / "in" / "shorts").is_dir() and (tmp_path / "out" / "shorts").is_dir()
+    assert hot.table_of(tmp_path / "in" / "shorts" / "a.mp4") is hot.tables["shorts"]
+    assert hot.table_of(tmp_path / "in" / "a.mp4") is None
+    hot.sync(settings(tmp_path).model_copy(update={"presets": {}}))  # a reload removed it
+    assert hot.folders() == [] and hot.tables == {}
+    assert (tmp_path / "in" / "shorts").is_dir(), "its folder and files stay"

@@ -28,7 +28,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from nemowatch import presets
 from nemowatch.errors import ConfigError
 from nemowatch.sections import (
     IGNORED,
@@ -43,6 +42,7 @@ from nemowatch.sections import (
     WatchSettings,
     WebSettings,
     folder_problems,
+    preset_problems,
 )
 
 __all__ = [
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     @field_validator("presets")
     @classmethod
     def _preset_names(cls, value: dict[str, PresetSettings]) -> dict[str, PresetSettings]:
-        found = presets.problems(value)
+        found = preset_problems(value)
         if found:  # one error; _problems() splits it into its lines again
             raise PydanticCustomError("presets", "{text}", {"text": "\n".join(found)})
         return value
@@ -232,7 +232,7 @@ def _problems(exc: ValidationError, environ: Mapping[str, str]) -> tuple[list[st
     for err in exc.errors():
         loc = tuple(str(part) for part in err["loc"])
         where = ".".join(loc) or "(top level)"
-        if err["type"] == "presets":  # presets.problems(): each one names its preset
+        if err["type"] == "presets":  # preset_problems(): each one names its preset
             problems += str(err["ctx"]["text"]).split("\n")
             from_file = True
             continue

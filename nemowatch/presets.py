@@ -5,45 +5,17 @@ instructions open turn 1 (or are the whole of it when the video has no
 `.txt`), its `quality`, `format`, `language` and `after_success` replace
 the defaults, and its result goes to `<outbox>/NAME/`. This module says
 which folders those are and what a job of a preset runs with; the inbox
-rules (`watch/`) and the pipeline take it from there.
+rules (`watch/`) and the pipeline take it from there. Which names a preset
+may have is checked with the configuration (`sections.preset_problems`).
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from nemowatch.config import Settings
-    from nemowatch.sections import PresetSettings
-
-#: the archive's default name in the outbox: a preset of that name would share it
-RESERVED = {"originals"}
-
-
-def problems(names: Iterable[str]) -> list[str]:
-    """Why preset names cannot be folder names in the inbox (empty: they can)."""
-    found: list[str] = []
-    seen: dict[str, str] = {}
-    for name in names:
-        where = f"presets.{name}"
-        if not name.strip() or name != name.strip():
-            found.append(f"{where}: a preset's name is a folder name, without spaces around it")
-        elif "/" in name or "\0" in name or name in {".", ".."}:
-            found.append(f"{where}: a preset's name is one folder name, not a path")
-        elif name.startswith("."):
-            found.append(f"{where}: a preset's name may not be hidden (start with a dot)")
-        elif name.casefold() in RESERVED:
-            found.append(f"{where}: 'originals' is the archive's folder in the outbox")
-        elif len(name.encode()) > 200:
-            found.append(f"{where}: a preset's name is at most 200 bytes")
-        key = unicodedata.normalize("NFC", name).casefold()
-        if key in seen:
-            found.append(f"{where}: the same folder name as presets.{seen[key]} (case aside)")
-        seen.setdefault(key, name)
-    return found
+from nemowatch.config import Settings
+from nemowatch.sections import PresetSettings
 
 
 def hot_folders(settings: Settings) -> dict[str, Path]:

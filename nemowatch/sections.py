@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
+from collections.abc import Iterable
 from itertools import combinations, permutations
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -295,6 +297,33 @@ class WebSettings(Section):
     password: SecretStr = SecretStr("")
     public_url: str = ""
     metrics_token: SecretStr = SecretStr("")
+
+
+#: the archive's default name in the outbox: a preset of that name would share it
+RESERVED_PRESET_NAMES = {"originals"}
+
+
+def preset_problems(names: Iterable[str]) -> list[str]:
+    """Why preset names cannot be folder names in the inbox (empty: they can)."""
+    found: list[str] = []
+    seen: dict[str, str] = {}
+    for name in names:
+        where = f"presets.{name}"
+        if not name.strip() or name != name.strip():
+            found.append(f"{where}: a preset's name is a folder name, without spaces around it")
+        elif "/" in name or "\0" in name or name in {".", ".."}:
+            found.append(f"{where}: a preset's name is one folder name, not a path")
+        elif name.startswith("."):
+            found.append(f"{where}: a preset's name may not be hidden (start with a dot)")
+        elif name.casefold() in RESERVED_PRESET_NAMES:
+            found.append(f"{where}: 'originals' is the archive's folder in the outbox")
+        elif len(name.encode()) > 200:
+            found.append(f"{where}: a preset's name is at most 200 bytes")
+        key = unicodedata.normalize("NFC", name).casefold()
+        if key in seen:
+            found.append(f"{where}: the same folder name as presets.{seen[key]} (case aside)")
+        seen.setdefault(key, name)
+    return found
 
 
 class PresetSettings(Section):

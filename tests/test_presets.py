@@ -9,6 +9,7 @@ import pytest
 from nemowatch import presets
 from nemowatch.config import Settings, load
 from nemowatch.errors import ConfigError
+from nemowatch.sections import preset_problems
 
 
 def settings(tmp_path: Path, **preset: object) -> Settings:
@@ -20,14 +21,14 @@ def settings(tmp_path: Path, **preset: object) -> Settings:
 
 
 def test_names_that_cannot_be_a_hot_folder() -> None:
-    found = presets.problems(["ok", "OK", ".hidden", "a/b", "originals", " pad", "Café", "café"])
+    found = preset_problems(["ok", "OK", ".hidden", "a/b", "originals", " pad", "Café", "café"])
     text = "\n".join(found)
     assert "presets.OK: the same folder name as presets.ok" in text
     assert "presets..hidden: a preset's name may not be hidden" in text
     assert "presets.a/b: a preset's name is one folder name" in text
     assert "presets.originals:" in text and "presets. pad:" in text
     assert "presets.café: the same folder name as presets.Café" in text
-    assert presets.problems(["shorts", "client-a", "Reels 9x16"]) == []
+    assert preset_problems(["shorts", "client-a", "Reels 9x16"]) == []
 
 
 def test_every_problem_is_reported_by_the_configuration(tmp_path: Path) -> None:

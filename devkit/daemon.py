@@ -28,6 +28,7 @@ import tomli_w
 from devkit import waits
 from devkit.drops import NOTE, drop_file, drop_pair, write_note
 from devkit.emulator import Emulator
+from devkit.forkserver import Forked, ForkServer
 from devkit.processes import clean_env, stop_process
 
 T = TypeVar("T")
@@ -36,6 +37,17 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
 Settings = Mapping[str, Mapping[str, Any]]
+
+#: set by the test suite (`use_fork_server`): daemons and commands are forked from it
+_fork_server: ForkServer | None = None
+
+
+def use_fork_server(server: ForkServer | None) -> None:
+    """Start daemons and run commands from `server` (tests), or as new processes (None:
+    benchmarks, which measure a daemon's whole CPU)."""
+    global _fork_server
+    _fork_server = server
+
 
 #: a folder: each daemon runs under `py-spy record`, its collapsed stacks written there
 PROFILE_ENV = "BENCH_PROFILE"
@@ -107,7 +119,7 @@ class Daemon:
         self.settings = settings
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.config.write_text(tomli_w.dumps(settings))
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | Forked | None = None
         self.started_at = 0.0
 
     # -- the process ------------------------------------------------------------
@@ -123,21 +135,25 @@ class Daemon:
         """Start `nemowatch run` with a clean environment (no NEMO* variables) plus `env`;
         with `wait`, return once it has written its first status file (after the startup
         scan). `crash`: killed at that point (see `devkit.crash`)."""
-        program = [sys.executable, "-m", "nemowatch"]
+        module, args = "nemowatch", ["--config", str(self.config), "run"]
         if crash is not None:
-            program = [sys.executable, "-m", "devkit.crash", crash, "--"]
+            module, args = "devkit.crash", [crash, "--", *args]
             env = {**(env or {}), "PYTHONPATH": str(REPO)}
+        profile = os.environ.get(PROFILE_ENV)
         with self.log.open("ab") as log:
             self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(
-                [*program, "--config", str(self.config), "run"],
-                stdout=log,
-                stderr=log,
-                env=clean_env(env),
-            )
+            if _fork_server is not None and not profile:
+                self.proc = _fork_server.spawn(module, args, clean_env(env), stdout=log.fileno())
+            else:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", module, *args],
+                    stdout=log,
+                    stderr=log,
+                    env=clean_env(env),
+                )
         waits.watch(self)
-        if os.environ.get(PROFILE_ENV):
-            self._profile(Path(os.environ[PROFILE_ENV]))
+        if profile:
+            self._profile(Path(profile))
         if wait:
             self.wait_started()
         return self
@@ -280,6 +296,10 @@ class Daemon:
 
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run `nemowatch --config <this config> ARGS...` as a person would, output as text."""
+        if _fork_server is not None:
+            return _fork_server.run(
+                "nemowatch", ["--config", str(self.config), *args], clean_env(), timeout
+            )
         return subprocess.run(
             [sys.executable, "-m", "nemowatch", "--config", str(self.config), *args],
             capture_output=True,

@@ -8,6 +8,8 @@ import signal
 import subprocess
 from typing import Any
 
+from devkit.forkserver import Forked
+
 
 def pinned(cpu: int | None) -> list[str]:
     """The command prefix that runs a process (all its threads) on one CPU; [] if not asked
@@ -17,7 +19,7 @@ def pinned(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)]
 
 
-def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
+def stop_process(proc: subprocess.Popen[Any] | Forked, timeout: float) -> int:
     """SIGTERM, then SIGKILL if it has not exited within `timeout`; its exit code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

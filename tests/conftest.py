@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit import daemon as devkit_daemon
+from devkit.forkserver import ForkServer
+
 REPO = Path(__file__).resolve().parent.parent
 
 # The suite starts hundreds of Python processes (daemons, commands, its own workers).
@@ -19,6 +22,17 @@ REPO = Path(__file__).resolve().parent.parent
 # compiled modules are kept (in __pycache__, ignored by git) for the suite's processes.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fork_server() -> Iterator[ForkServer]:
+    """Daemons and commands forked from one process per test process (see
+    `devkit.forkserver`): each would spend half a second of CPU on its imports."""
+    server = ForkServer.start()
+    devkit_daemon.use_fork_server(server)
+    yield server
+    devkit_daemon.use_fork_server(None)
+    server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +69,10 @@ def no_thread_leak() -> Iterator[None]:
     pytest.fail(f"threads left running: {[t.name for t in leaked]}")
 
 
-def _children() -> set[int]:
-    """The live child processes of this process (zombies are reaped by their owner)."""
-    found: set[int] = set()
+def _children(server: ForkServer) -> set[int]:
+    """The live child processes of this process (zombies are reaped by their owner), and
+    those forked for it by the fork server."""
+    found: set[int] = server.children()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         try:
             found.update(int(p) for p in (task / "children").read_text().split())
@@ -77,18 +92,20 @@ def _open_fds() -> dict[int, str]:
 
 
 @pytest.fixture(autouse=True)
-def no_process_or_fd_leak(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_process_or_fd_leak(
+    request: pytest.FixtureRequest, fork_server: ForkServer
+) -> Iterator[None]:
     """A test must stop the processes it started and close the files and sockets it opened.
 
     `inotify_leak`: watchdog's inotify reader may die with the folder it watched and
     keep its descriptor and wake-up pipe open; only those are let through.
     """
     known = {"anon_inode:inotify"} if request.node.get_closest_marker("inotify_leak") else set()
-    children, fds = _children(), _open_fds()
+    children, fds = _children(fork_server), _open_fds()
     yield
     deadline = time.monotonic() + 5
     while True:
-        extra_children = _children() - children
+        extra_children = _children(fork_server) - children
         now = _open_fds()
         extra_fds = {fd: target for fd, target in now.items() if fds.get(fd) != target}
         if known and set(extra_fds.values()) <= known | {

@@ -200,7 +200,8 @@ async def read_turn(
     while True:
         remaining = idle_limit - (clock() - last_progress)
         try:
-            sse = await asyncio.wait_for(anext(stream), timeout=max(remaining, 0))
+            async with asyncio.timeout(max(remaining, 0)):  # no task per event, as wait_for
+                sse = await anext(stream)
         except StopAsyncIteration:
             break
         except TimeoutError:

@@ -72,8 +72,7 @@ class DeliverySteps(TurnSteps):
         self.save()
         if job.partial:  # the second link, kept until the result was journaled
             (path.parent / job.partial).unlink(missing_ok=True)
-            job.partial = None
-            self.save()
+            job.partial = None  # journaled by the next step (`_finish` unlinks it again)
         self.note(f"delivered {path}")
 
     def _downloaded(self, done: int, total: int) -> None:

@@ -344,8 +344,7 @@ class Pipeline(DeliverySteps):
             self.save()
             self.note(f"the render failed; trying once more as {job.render_id}")
             return
-        job.move_to(JobStage.DOWNLOADING)
-        self.save()
+        job.move_to(JobStage.DOWNLOADING)  # journaled with the download's temporary name
 
     async def _render_known(self) -> bool:
         assert self.job.render_id

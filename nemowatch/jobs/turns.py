@@ -195,7 +195,7 @@ class TurnSteps(JobRun):
             job.result_stem = fitting_stem(outbox, job.name)
             if job.result_stem != job.name:
                 self.note(f"the name is too long for the outbox: the result is {job.result_stem!r}")
-            self.save()
+            # journaled with the turn, right after: a crash before finds the same name again
 
 
 def _shorten(text: str, limit: int = 120) -> str:

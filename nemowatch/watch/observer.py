@@ -35,10 +35,11 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
 from watchdog.observers.polling import PollingObserver
+
+from nemowatch.watch import blind
 
 #: what the watcher asks watchdog for (inotify is told to report only these)
 WATCHED_EVENTS: list[type[FileSystemEvent]] = [
@@ -185,7 +186,11 @@ class InboxWatcher:
         # folder missing, and a stop() racing that reader's start leaks its descriptors.
         if not self._inbox.is_dir():
             raise FileNotFoundError(errno.ENOENT, "the inbox is not a folder", str(self._inbox))
-        observer = PollingObserver(timeout=self._poll_seconds) if self._polling else Observer()
+        observer = (
+            PollingObserver(timeout=self._poll_seconds)
+            if self._polling
+            else blind.observer(self._work_dir)  # no inotify watch on the work folder
+        )
         handler = _Handler(loop, self._on_event, self._work_dir)
         try:
             observer.schedule(

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import itertools
 import os
 from pathlib import Path
+
+#: renameat2(2)'s flag that swaps two names atomically (Linux 3.15; ext4, tmpfs, btrfs, xfs)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def write_atomic(
@@ -70,3 +77,42 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` whole or not at all, durably, reusing the same two files.
+
+    As `write_atomic(..., parents=False)`, but the temporary file is a fixed spare,
+    `.NAME.spare`, written in place, and the two names are swapped (renameat2's
+    RENAME_EXCHANGE): the version replaced becomes the next write's spare. No file is
+    created or deleted per write. That matters for a file rewritten a dozen times per
+    job: on ext4 without a journal, every new file made the kernel step over each one
+    deleted in the last minutes, and at a thousand jobs that search was a fifth of the
+    daemon's CPU. Where the swap is not supported, the spare is renamed over `path`.
+    """
+    spare = path.with_name(f".{path.name}.spare")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    fd = os.open(spare, flags, 0o600)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if not _exchange(spare, path):
+        os.replace(spare, path)
+    fsync_dir(path.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two names atomically; False where one is missing or the swap is unsupported."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the first write (nothing to swap with), or a filesystem without it
+    raise OSError(code, os.strerror(code), str(b))

@@ -7,6 +7,7 @@ the failed folder, so it also tells the truth when the daemon is stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -37,6 +38,8 @@ SCHEMA = 1
 SUBMIT_DIR = "submit"
 #: held by the `submit` process running the job of its folder
 SUBMIT_LOCK = "submit.lock"
+#: reads of a journal before it is called damaged
+JOURNAL_READS = 3
 
 
 @dataclass
@@ -119,6 +122,16 @@ def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
     return lines
 
 
+def _load(folder: JobFolder) -> Job:
+    """A journal, read again if it did not parse: the daemon rewrites a journal in place
+    (`fsutil.rewrite`), so a reader caught between two rewrites may read it short."""
+    for _ in range(JOURNAL_READS - 1):
+        with contextlib.suppress(ValueError, TypeError):
+            return folder.load()
+        time.sleep(0.02)
+    return folder.load()
+
+
 def journals(work_dir: Path) -> tuple[list[tuple[JobFolder, Job]], list[str]]:
     """The jobs of the work folder, and a "needs attention" line for each journal that
     cannot be read (the daemon moves those to the failed folder, with the reason)."""
@@ -129,7 +142,7 @@ def journals(work_dir: Path) -> tuple[list[tuple[JobFolder, Job]], list[str]]:
         return [], [f"needs attention: {work_dir}: cannot be read ({exc.strerror})"]
     for folder in folders:
         try:
-            found.append((folder, folder.load()))
+            found.append((folder, _load(folder)))
         except FileNotFoundError:
             continue  # finished and put away since the listing
         except (*DAMAGED, NemoError) as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nemowatch.errors import InputError, JobRemovedError, NemoError
-from nemowatch.fsutil import write_atomic
+from nemowatch.fsutil import rewrite
 from nemowatch.jobs.model import JOURNAL_VERSION, Job, JobStage
 from nemowatch.redact import redact
 
@@ -57,7 +57,7 @@ class JobFolder:
         # an error message may quote a token: the journal is masked like the log
         text = redact(job.model_dump_json(indent=2)).encode()
         try:
-            write_atomic(self.journal, text, parents=False)
+            rewrite(self.journal, text)
         except FileNotFoundError:
             raise JobRemovedError(f"{self.path} was removed") from None
 

@@ -91,6 +91,7 @@ class History(CostQueries, WorkflowQueries):
         self._pending_events: deque[EventRow] = deque()
         self._failing = False
         self._closed = False
+        self._writer: asyncio.Future[None] | None = None  # the write in flight
 
     @classmethod
     def in_state(cls, state_dir: Path, on_disk_error: DiskErrorHandler | None = None) -> History:
@@ -131,12 +132,35 @@ class History(CostQueries, WorkflowQueries):
     # -- writing ------------------------------------------------------------
 
     async def handle(self, event: JobEvent) -> None:
-        """An `EventBus` subscriber: the write runs off the event loop."""
-        if not isinstance(event, Progress):
-            await asyncio.to_thread(self.record, event)
+        """An `EventBus` subscriber: the rows are kept at once, and written off the event
+        loop, one write at a time: all the rows that came meanwhile go in the next one
+        (a thread and a transaction per event made the history a tenth of the daemon's
+        CPU when many jobs ran)."""
+        if isinstance(event, Progress) or not self._keep(event):
+            return
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_kept())
+
+    async def _write_kept(self) -> None:
+        try:
+            while self.pending and await asyncio.to_thread(self.flush):
+                pass  # stopped by a refusing disk: the rows wait for the next event or prune
+        finally:
+            self._writer = None
+
+    async def settled(self) -> None:
+        """Until the rows handled so far are written (or wait for the disk)."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
 
     def record(self, event: JobEvent) -> None:
-        """Keep what `event` says (a job's row when it ends, an event line); never raises."""
+        """Keep what `event` says (a job's row when it ends, an event line) and write it
+        now; never raises."""
+        if self._keep(event):
+            self.flush()
+
+    def _keep(self, event: JobEvent) -> bool:
+        """Keep `event`'s rows in memory; whether it had any."""
         try:
             row, line = job_row(event), event_row(event)
             with self._lock:
@@ -146,10 +170,10 @@ class History(CostQueries, WorkflowQueries):
                 if line is not None:
                     self._pending_events.append(line)
                 self._bound_pending()
-                if row is not None or line is not None:
-                    self._flush()
         except Exception:  # noqa: BLE001 - the history never stops a job or the bus
             log.exception("the history could not record %s of %s", type(event).__name__, event.name)
+            return False
+        return row is not None or line is not None
 
     def flush(self) -> bool:
         """Write the rows that wait in memory; True once none is left waiting."""

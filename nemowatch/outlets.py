@@ -122,5 +122,6 @@ class Outlets:
 
     async def stop(self, grace: float) -> None:
         """Let what is being sent finish within `grace` seconds; then give it up."""
+        await self.history.settled()
         self.history.close()
         await self.notifications.stop(grace)

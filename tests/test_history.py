@@ -190,7 +190,32 @@ async def test_the_bus_subscriber_writes_off_the_loop(history: History) -> None:
     bus.start()
     bus.emit(delivered(a_job()))
     await bus.stop()
+    await history.settled()
+    assert history.pending == 0
     assert [e.name for e in history.jobs()] == ["holiday"]
+
+
+async def test_events_that_come_while_a_write_runs_go_in_one_write(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    flush = history.flush
+
+    def counted() -> bool:
+        writes.append(history.pending)
+        return flush()
+
+    monkeypatch.setattr(history, "flush", counted)
+    jobs = [a_job(f"job{i}") for i in range(40)]
+    for job in jobs:  # as the bus gives them: one after the other, without waiting
+        await history.handle(events.Claimed(job.id, job.name, at=NOW - 60))
+        await history.handle(events.StageReached.of(job, stage=JobStage.SESSION, at=NOW - 50))
+        await history.handle(delivered(job))
+    await history.settled()
+    assert sorted(e.name for e in history.jobs()) == sorted(j.name for j in jobs)
+    assert rows(history.path, "SELECT count(*) FROM events") == [(120,)]
+    assert sum(writes) == 40 + 120, "every row written once"
+    assert len(writes) < 10, f"one write per event: {writes}"
 
 
 # -- the database file -----------------------------------------------------------

@@ -132,10 +132,8 @@ class History(CostQueries, WorkflowQueries):
     # -- writing ------------------------------------------------------------
 
     async def handle(self, event: JobEvent) -> None:
-        """An `EventBus` subscriber: the rows are kept at once, and written off the event
-        loop, one write at a time: all the rows that came meanwhile go in the next one
-        (a thread and a transaction per event made the history a tenth of the daemon's
-        CPU when many jobs ran)."""
+        """An `EventBus` subscriber: rows kept at once, written off the loop one write at a
+        time, each with all the rows that came meanwhile (not a transaction per event)."""
         if isinstance(event, Progress) or not self._keep(event):
             return
         if self._writer is None:

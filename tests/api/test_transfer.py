@@ -416,3 +416,19 @@ async def test_a_download_that_is_not_an_mp4_is_never_published_and_the_fallback
     assert await client.download(completed(), dest) == dest
     assert dest.read_bytes() == data
     assert leftovers(outbox) == []
+
+
+async def test_the_daemons_http_client_keeps_no_cookies() -> None:
+    """The API authenticates with a bearer token: a cookie set by an answer is not sent
+    back (the client does not even read it)."""
+    from nemowatch.api.client import _TokenOnlyClient
+
+    with respx.mock(base_url="https://api.example.com") as server:
+        route = server.get("/a").mock(
+            return_value=httpx.Response(200, headers={"set-cookie": "sid=abc; Path=/"})
+        )
+        async with _TokenOnlyClient() as http:
+            await http.get("https://api.example.com/a")
+            await http.get("https://api.example.com/a")
+            assert len(http.cookies) == 0
+    assert [c.request.headers.get("cookie") for c in route.calls] == [None, None]

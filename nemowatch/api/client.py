@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from nemowatch.api import connections
 from nemowatch.api.envelope import check, data_of, read_answer, translated
 from nemowatch.api.models import (
     AnonymousToken,
@@ -362,9 +363,8 @@ _NO_COOKIES = _NoCookies()
 
 
 class _TokenOnlyClient(httpx.AsyncClient):
-    """An HTTP client that keeps no cookies: the API authenticates with a bearer token
-    (and downloads with signed URLs), and reading every answer's cookies cost a few
-    percent of the daemon's CPU when many jobs ran."""
+    """An HTTP client that keeps no cookies: the API authenticates with a bearer token,
+    and reading each answer's cookies cost a few percent of the CPU at scale."""
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -384,7 +384,12 @@ async def open_client(settings: Settings) -> AsyncIterator[NemoClient]:
     # The certificate store costs a tenth of a second of CPU to load: an http:// API (the
     # emulator, a local proxy) uses no TLS, and is as trusted as what it links to.
     verify = not settings.api.base_url.startswith("http://")
-    async with _TokenOnlyClient(timeout=timeout, follow_redirects=True, verify=verify) as http:
+    async with _TokenOnlyClient(
+        transport=connections.transport(verify=verify),
+        timeout=timeout,
+        follow_redirects=True,
+        verify=verify,  # for the proxies' transports
+    ) as http:
         yield NemoClient(
             http,
             settings.api,

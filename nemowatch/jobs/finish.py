@@ -22,7 +22,14 @@ from nemowatch.jobs import refine
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
-from nemowatch.jobs.results import fitting_stem, free_name, move_all, remove_tree, write_new
+from nemowatch.jobs.results import (
+    fitting_stem,
+    free_name,
+    move_all,
+    move_folder,
+    remove_tree,
+    write_new,
+)
 from nemowatch.redact import redact
 from nemowatch.sharing import result_mode, share_tree
 
@@ -52,7 +59,8 @@ class InboxResults:
         mode = settings.jobs.after_success
         if mode == "archive" and originals:
             target = settings.folders.archive_dir / job.id
-            move_all(originals, target)
+            if not move_folder(folder.files, target):
+                move_all(originals, target)
             share_tree(target, settings.folders.group_writable)
             folder.note(job, f"originals archived in {target}")
         elif mode == "delete":

@@ -6,6 +6,7 @@ finishes. Nothing is ever overwritten: a taken name gets ` (2)`, ` (3)`, ...
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -89,6 +90,20 @@ def write_new(path: Path, text: str, mode: int = 0o644) -> Path:
     target = path if not path.exists() else free_name(path.parent, path.name)
     write_atomic(target, redact(text).encode(), mode=mode)
     return target
+
+
+def move_folder(src: Path, dest: Path) -> bool:
+    """Rename the folder `src` to `dest` in one step; False where that cannot be done
+    (another filesystem, or `dest` there already with files in it): then the caller moves
+    the files one by one. One rename instead of a folder made and a rename per file."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dest)  # an empty `dest` (made before a crash) is replaced
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    return True
 
 
 def move_all(sources: list[Path], dest_dir: Path) -> None:

@@ -100,6 +100,10 @@ class JobRun:
 
     def save(self) -> None:
         self.folder.save(self.job)
+        self.tell()
+
+    def tell(self) -> None:
+        """Tell the listeners the stage reached, once per stage (`save` does it too)."""
         if self.job.stage is not self._told:
             self._told = self.job.stage
             self.ctx.emit(events.StageReached.of(self.job, stage=self.job.stage))

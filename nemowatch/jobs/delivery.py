@@ -87,7 +87,13 @@ class DeliverySteps(TurnSteps):
         link = await self._web_link() if wants_link else ""
         try:
             finish.deliver(
-                self.folder, job, self.settings, self.ctx.results, link=link, save=self.save
+                self.folder,
+                job,
+                self.settings,
+                self.ctx.results,
+                link=link,
+                save=self.save,
+                tell=self.tell,
             )
         except OSError as exc:
             # the result is in the outbox: this never makes the job a failure

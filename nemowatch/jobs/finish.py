@@ -50,6 +50,9 @@ class Results(Protocol):
     def done(self, folder: JobFolder, settings: Settings) -> None:
         """After the journal says done: tidy the job's folder."""
 
+    def keeps(self, settings: Settings) -> bool:
+        """Whether the job's folder (and journal) stays after `done`."""
+
 
 class InboxResults:
     """Jobs claimed from the inbox: their folder under work is theirs to move."""
@@ -83,8 +86,11 @@ class InboxResults:
         remove_tree(folder.path)
 
     def done(self, folder: JobFolder, settings: Settings) -> None:
-        if settings.jobs.after_success != "keep":
+        if not self.keeps(settings):
             remove_tree(folder.path)
+
+    def keeps(self, settings: Settings) -> bool:
+        return settings.jobs.after_success == "keep"
 
 
 class SubmitResults:
@@ -99,6 +105,9 @@ class SubmitResults:
     def done(self, folder: JobFolder, settings: Settings) -> None:
         pass
 
+    def keeps(self, settings: Settings) -> bool:
+        return True
+
 
 def deliver(
     folder: JobFolder,
@@ -108,25 +117,48 @@ def deliver(
     *,
     link: str,
     save: Callable[[], None],
+    tell: Callable[[], None],
 ) -> None:
     """Write the report, then put the originals away; the job is done.
+
+    Where the job's folder goes once it is done, these steps are not journaled: a
+    crash before it went does them again (the report written before is recognised,
+    the moves are idempotent), and two journal writes per job are saved.
 
     Args:
         link: the web editor's address for the report (fetched by the caller).
         save: journals the job (and tells whoever listens).
+        tell: only tells whoever listens.
     """
+    keeps = results.keeps(settings)
     if job.result and not job.report:
         result = Path(job.result)
         mode = result_mode(result, settings.folders.group_writable)  # the report's too
         if settings.jobs.write_report:
-            text = render_report(job, link)
-            job.report = str(write_new(result.with_name(result.stem + ".report.txt"), text, mode))
-            save()
+            job.report = str(_report(job, result, link, mode))
+            if keeps:
+                save()
     results.delivered(folder, job, settings)
     job.move_to(JobStage.DONE)
-    save()
+    if keeps:
+        save()
+    else:
+        tell()
     folder.note(job, "done")
     results.done(folder, settings)
+
+
+def _report(job: Job, result: Path, link: str, mode: int) -> Path:
+    """The report beside `result`: the one written for it before a crash, or a new one."""
+    path = result.with_name(result.stem + ".report.txt")
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = [f.readline() for _ in range(3)]
+    except OSError:
+        head = []
+    if head == [f"nemowatch report: {job.name}\n", "\n", f"Result: {job.result}\n"]:
+        return path
+    return write_new(path, render_report(job, link), mode)
 
 
 def tidy(folder: JobFolder, job: Job, settings: Settings, results: Results) -> None:

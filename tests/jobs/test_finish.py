@@ -242,3 +242,34 @@ def test_a_local_error_on_a_claimed_file_names_it_by_its_place_in_the_inbox(
     )
     assert ".nemowatch" not in lines[0]
     assert any(line.startswith("What to do: Give the user nemowatch runs as") for line in lines)
+
+
+async def test_a_report_written_before_a_crash_is_kept_not_written_twice(
+    run: Run, make_job: MakeJob, settings: Settings
+) -> None:
+    """The steps after delivery are not journaled when the job's folder goes: a crash
+    after the report was written finds it again by its first lines."""
+    folder = make_job()
+    assert await run(folder, crash_at=JobStage.DELIVERED) is None
+    job = folder.load()
+    assert job.result is not None and job.report is None
+    report = settings.folders.outbox / "clip.report.txt"
+    report.write_text(finish.render_report(job, "https://example.invalid/before-the-crash"))
+
+    assert await run(folder) is Outcome.DONE
+    assert sorted(p.name for p in settings.folders.outbox.glob("*report*")) == [
+        "clip.report.txt"
+    ], "a second report, numbered"
+    assert "before-the-crash" in report.read_text()
+    assert not folder.path.exists()
+
+
+async def test_a_kept_job_folder_keeps_a_journal_that_says_done(
+    run: Run, make_job: MakeJob, settings: Settings
+) -> None:
+    settings.jobs.after_success = "keep"
+    folder = make_job()
+    assert await run(folder) is Outcome.DONE
+    job = folder.load()
+    assert job.stage is JobStage.DONE
+    assert job.report == str(settings.folders.outbox / "clip.report.txt")

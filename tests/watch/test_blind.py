@@ -36,11 +36,14 @@ async def test_the_work_folder_and_below_are_not_watched_the_rest_is(tmp_path: P
         assert inotify_watches() - before == 2, "the inbox and its bundle, nothing below work"
         (inbox / ".nemowatch" / "job3").mkdir()  # a new job folder: no watch either
         (inbox / "bundle" / "more").mkdir()  # a new folder in the inbox: watched
+        async with asyncio.timeout(5):  # watchdog adds it on its thread
+            while inotify_watches() - before < 3:
+                await asyncio.sleep(0.02)
         (inbox / "bundle" / "more" / "clip.mp4").write_bytes(b"x")
         async with asyncio.timeout(5):  # the events come through the loop: wait on it
             while not any(e.path.name == "clip.mp4" and e.closed for e in seen):
                 await asyncio.sleep(0.02)
-        assert inotify_watches() - before == 3
+        assert inotify_watches() - before == 3, "job3 got no watch"
         assert not [e for e in seen if inbox / ".nemowatch" in e.path.parents]
     finally:
         watcher.stop()

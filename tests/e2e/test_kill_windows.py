@@ -19,7 +19,7 @@ from devkit.daemon import Daemon
 from devkit.waits import wait_for
 
 #: more journal writes than one plain job makes (the extra ones skip)
-WRITES = range(1, 14)
+WRITES = range(1, 12)
 
 
 def finished(daemon: Daemon) -> bool:

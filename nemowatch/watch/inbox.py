@@ -78,17 +78,22 @@ class Inbox:
         self._skip: set[str] = set()
         #: each sub-folder's mtime at its last full look (unchanged: nothing came or went)
         self._folder_mtimes: dict[Path, int] = {}
+        #: bumped by every change of the table; the last plan, and the version it saw
+        self._version = 0
+        self._last: tuple[int, Plan] | None = None
         self.skip(skip)
 
     def skip(self, paths: Iterable[Path]) -> None:
         """The folders in the inbox that are not its work (besides the work folder)."""
         self._skip = {os.path.realpath(path) for path in (self._work_dir, *paths)}
+        self._version += 1
         for folder in [f for f in self._folders if os.path.realpath(f) in self._skip]:
             del self._folders[folder]
 
     def reconfigure(self, settings: WatchSettings) -> None:
         """New settle time, pair wait, default instructions or ignore patterns (a reload)."""
         self._settings = settings
+        self._version += 1
 
     def entries(self) -> Entries:
         """A snapshot of the table, as `rules.plan()` takes it."""
@@ -131,6 +136,8 @@ class Inbox:
                         mtimes[path] = info.st_mtime_ns
                 else:
                     files[path] = self._look(self._files.get(path), path, info, now)
+        if files != self._files or folders != self._folders:
+            self._version += 1  # an idle rescan of a big inbox changes nothing: no new plan
         self._files, self._folders, self._folder_mtimes = files, folders, mtimes
 
     def note(self, path: Path, closed: bool = False, at: float = 0.0) -> None:
@@ -142,6 +149,7 @@ class Inbox:
         parts = self._parts(path)
         if not parts or self._ignored(parts[0]):
             return
+        self._version += 1
         top = self._inbox / parts[0]
         now = at or self._clock()
         if len(parts) > 1 and top in self._folders:
@@ -169,6 +177,7 @@ class Inbox:
 
     def forget(self, paths: Iterable[Path]) -> None:
         """Drop entries (files or bundle folders) the daemon has claimed."""
+        self._version += 1
         for path in paths:
             self._files.pop(path, None)
             self._folders.pop(path, None)
@@ -183,7 +192,20 @@ class Inbox:
         more, and the kernel is asked whether a writer still holds them open;
         a job whose files changed, or are still open for writing, goes back
         to waiting.
+
+        A plan that found nothing ready and nothing to wake for (only a person can
+        move things on) stays true until the table changes: it is kept, and given
+        again while the table is unchanged (a rescan of a big, quiet inbox).
         """
+        last = self._last
+        if last is not None and last[0] == self._version:
+            return last[1]
+        result = self._plan()
+        still = not result.ready and result.wake_at is None
+        self._last = (self._version, result) if still else None
+        return result
+
+    def _plan(self) -> Plan:
         looked: set[Path] = set()
         while True:
             result = plan(self.entries(), self._clock(), self._settings, self._preset)

@@ -309,3 +309,36 @@ def test_forget_drops_claimed_files_and_folders(inbox: Inbox, inbox_dir: Path) -
     inbox.forget([inbox_dir / "clip.mp4", inbox_dir / "clip.txt", inbox_dir / "trip"])
     inbox.forget([inbox_dir / "other" / "b.mp4"])
     assert names(inbox) == {"other/"}
+
+
+def test_a_quiet_inbox_is_planned_once_until_something_changes(
+    inbox: Inbox, inbox_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rescan that finds the same entries gives the same plan without running the rules
+    again (a big inbox of unrelated files, idle); any change, or a ready job, plans anew."""
+    from nemowatch.watch import inbox as module
+
+    runs: list[float] = []
+    rules = module.plan
+
+    def counted(*args: Any, **kwargs: Any) -> Plan:
+        runs.append(clock.now)
+        return rules(*args, **kwargs)
+
+    monkeypatch.setattr(module, "plan", counted)
+    for i in range(20):  # each waits for its video, for as long as it takes
+        write(inbox_dir / f"notes{i}.txt", b"Trim the silences")
+    write(inbox_dir / "stuff" / ".DS_Store")
+    inbox.scan()
+    clock.now += 60  # long settled: nothing waits for a timer
+    first = inbox.plan()
+    assert first.wake_at is None and not first.ready and len(runs) == 1
+    inbox.scan()
+    assert inbox.plan() is first and len(runs) == 1, "an unchanged rescan plans nothing"
+
+    write(inbox_dir / "clip.mp4")
+    inbox.scan()
+    assert inbox.plan().wake_at is not None and len(runs) == 2, "a new file is planned"
+    inbox.scan()
+    inbox.plan()
+    assert len(runs) == 3, "a plan waiting for a timer is made again"

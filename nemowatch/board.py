@@ -61,6 +61,9 @@ class StatusBoard:
         self.jobs: dict[str, status.JobLine] = {}
         self.facts: dict[str, Facts] = {}  # what `doing` is made of, by job id
         self.waiting: list[Waiting] = []
+        #: the waiting list as the status file shows it, and its JSON: made again on a change
+        self._waiting_rows: list[dict[str, str]] = []
+        self._waiting_text: str | None = None
         self.credits: float | None = None
         self._dirty = True
         self._pending = False
@@ -104,6 +107,8 @@ class StatusBoard:
     def set_waiting(self, waiting: list[Waiting]) -> None:
         if waiting != self.waiting:
             self.waiting = waiting
+            self._waiting_rows = [{"path": str(w.path), "reason": w.reason} for w in waiting]
+            self._waiting_text = None
             self.mark()  # only on a change: an idle rescan of a big inbox writes nothing
 
     def set_credits(self, credits: float) -> None:
@@ -129,8 +134,10 @@ class StatusBoard:
             return
         self._dirty = False
         snapshot = self.snapshot(stopped=stopped)
+        if self._waiting_text is None:
+            self._waiting_text = status.encode_waiting(snapshot.waiting)
         try:
-            status.write(self._state_dir, snapshot)
+            status.write(self._state_dir, snapshot, self._waiting_text)
         except OSError as exc:
             log.warning("cannot write the status file: %s", exc)
         self._notifier.status(self.line(snapshot))
@@ -168,7 +175,7 @@ class StatusBoard:
             credits=self.credits,
             queued=self._queued(),
             jobs=held_lines,
-            waiting=[{"path": str(w.path), "reason": w.reason} for w in self.waiting],
+            waiting=self._waiting_rows,
             stopped=stopped,
         )
         return snapshot

@@ -58,6 +58,9 @@ class CostHistory(Protocol):
 
     def started_anew(self) -> float | None: ...
 
+    async def settled(self) -> None:
+        """Until the rows of the events so far are written: read after this."""
+
 
 class CostControl:
     """The budget and work-hours conditions, the duplicate guard, and the paid-turn ledger.
@@ -238,6 +241,8 @@ class CostControl:
         then = f"paid work starts again at {midnight}, or when jobs.daily_credit_budget is raised"
         today = self._day_start(now)
         self._new_day(today)
+        if self._history is not None:
+            await self._history.settled()
         anew, spent = await asyncio.to_thread(self._read_history, today, list(self._reserved))
         if anew is not None and anew >= today:
             started = _clock(anew, self._zone, now)
@@ -290,6 +295,7 @@ class CostControl:
         if not await self.in_flight.enter(job, tell):
             return False
         now = self._conditions.now()
+        await history.settled()  # a delivery of a moment ago is in the history
         await asyncio.to_thread(duplicate.check, job, history.delivered_like, days, now)
         return True
 

@@ -89,15 +89,18 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     job: on ext4 without a journal, every new file made the kernel step over each one
     deleted in the last minutes, and at a thousand jobs that search was a fifth of the
     daemon's CPU. Where the swap is not supported, the spare is renamed over `path`.
+
+    The spare is overwritten in place and then cut to length, not truncated first:
+    its blocks stay allocated, so a write of a small file frees and allocates none.
     """
     spare = path.with_name(f".{path.name}.spare")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-    fd = os.open(spare, flags, 0o600)
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        view, offset = memoryview(data), 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
         os.fsync(fd)
     finally:
         os.close(fd)

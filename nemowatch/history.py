@@ -51,6 +51,8 @@ T = TypeVar("T")
 HISTORY_FILE = "history.sqlite3"
 #: rows kept in memory while the disk refuses them
 PENDING_MAX = 300
+#: how long the rows of an event wait for more, to go in one write with them
+WRITE_DELAY = 0.2
 #: how long a write waits for the other writer (the daemon or `submit`)
 BUSY_TIMEOUT = 10.0
 DAY = 24 * 3600
@@ -92,6 +94,7 @@ class History(CostQueries, WorkflowQueries):
         self._failing = False
         self._closed = False
         self._writer: asyncio.Future[None] | None = None  # the write in flight
+        self._hurry = asyncio.Event()  # set: write without waiting for more rows
 
     @classmethod
     def in_state(cls, state_dir: Path, on_disk_error: DiskErrorHandler | None = None) -> History:
@@ -133,7 +136,7 @@ class History(CostQueries, WorkflowQueries):
 
     async def handle(self, event: JobEvent) -> None:
         """An `EventBus` subscriber: rows kept at once, written off the loop one write at a
-        time, each with all the rows that came meanwhile (not a transaction per event)."""
+        time, each with all the rows of `WRITE_DELAY` (not a transaction per event)."""
         if isinstance(event, Progress) or not self._keep(event):
             return
         if self._writer is None:
@@ -141,14 +144,20 @@ class History(CostQueries, WorkflowQueries):
 
     async def _write_kept(self) -> None:
         try:
+            # the rows of the events that follow within WRITE_DELAY go in the same write
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), WRITE_DELAY)
+            self._hurry.clear()
             while self.pending and await asyncio.to_thread(self.flush):
                 pass  # stopped by a refusing disk: the rows wait for the next event or prune
         finally:
             self._writer = None
 
     async def settled(self) -> None:
-        """Until the rows handled so far are written (or wait for the disk)."""
+        """Until the rows handled so far are written (or wait for the disk), at once: what
+        reads the history to decide (the budget, the duplicate guard) calls this first."""
         while self._writer is not None:
+            self._hurry.set()
             await asyncio.shield(self._writer)
 
     def record(self, event: JobEvent) -> None:
@@ -382,18 +391,3 @@ class History(CostQueries, WorkflowQueries):
             (id_or_name, id_or_name, id_or_name),
         )
         return Entry.from_row(rows[0]) if rows else None
-
-    def day_summary(self, since: float, until: float) -> dict[str, Any]:
-        """What ended in [since, until): counts by outcome and the credits known spent
-        (None when no job of the span knows its credits)."""
-        span = (since, until)
-        counts = {"delivered": 0, "failed": 0, "cancelled": 0}
-        by_outcome = "SELECT outcome, COUNT(*) FROM jobs WHERE ended >= ? AND ended < ? "
-        for outcome, count in self._select(by_outcome + "GROUP BY outcome", span):
-            counts[outcome] = count
-        spent = self._select(
-            "SELECT SUM(credits_before - credits_after) FROM jobs WHERE ended >= ? AND ended < ?"
-            " AND credits_before IS NOT NULL AND credits_after IS NOT NULL",
-            span,
-        )
-        return {**counts, "credits": spent[0][0] if spent else None}

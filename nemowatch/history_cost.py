@@ -1,4 +1,5 @@
-"""What cost control reads from the history: earlier deliveries, today's spending, resets.
+"""What cost control reads from the history: earlier deliveries, today's spending, resets
+(and the daily summary: a day's outcomes and credits).
 
 The duplicate guard asks for a job delivered lately with the same media and
 instructions (`delivered_like`); the budget for the credits spent since
@@ -18,6 +19,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nemowatch.fsutil import write_atomic
 from nemowatch.history_schema import Entry
@@ -65,6 +67,21 @@ class CostQueries:
             (since,),
         )
         return float(sum(max(0.0, spent) for job_id, spent in rows if job_id not in skip))
+
+    def day_summary(self, since: float, until: float) -> dict[str, Any]:
+        """What ended in [since, until): counts by outcome and the credits known spent
+        (None when no job of the span knows its credits)."""
+        span = (since, until)
+        counts = {"delivered": 0, "failed": 0, "cancelled": 0}
+        by_outcome = "SELECT outcome, COUNT(*) FROM jobs WHERE ended >= ? AND ended < ? "
+        for outcome, count in self._select(by_outcome + "GROUP BY outcome", span):
+            counts[outcome] = count
+        spent = self._select(
+            "SELECT SUM(credits_before - credits_after) FROM jobs WHERE ended >= ? AND ended < ?"
+            " AND credits_before IS NOT NULL AND credits_after IS NOT NULL",
+            span,
+        )
+        return {**counts, "credits": spent[0][0] if spent else None}
 
     def started_anew(self) -> float | None:
         """When the database was last started anew where a history had been kept (None:

@@ -71,16 +71,26 @@ class Snapshot:
     stopped: bool = False
 
 
-def write(state_dir: Path, snapshot: Snapshot) -> None:
+def write(state_dir: Path, snapshot: Snapshot, waiting_text: str | None = None) -> None:
     """Replace the status file (atomic, not fsynced: it is rewritten while the daemon runs).
 
     Built by hand rather than with `asdict()`, which deep-copies the waiting list,
     and without indentation, which would take json's pure-Python encoder: with
     thousands of files waiting in the inbox both cost the idle daemon real CPU.
+    `waiting_text`: the waiting list as `encode_waiting` made it, kept by a caller
+    that writes the file again while the list stays the same (the heartbeat).
     """
     data = {**vars(snapshot), "jobs": [asdict(job) for job in snapshot.jobs]}
-    text = redact(json.dumps(data))  # held reasons and failures may quote a token
+    if waiting_text is None:
+        waiting_text = encode_waiting(snapshot.waiting)
+    del data["waiting"]
+    text = f'{redact(json.dumps(data))[:-1]}, "waiting": {waiting_text}}}'
     write_atomic(state_dir / STATUS_FILE, text.encode(), durable=False)
+
+
+def encode_waiting(waiting: list[dict[str, str]]) -> str:
+    """The waiting list as the status file holds it (JSON, redacted)."""
+    return redact(json.dumps(waiting))  # a file's name may quote a token
 
 
 def read(state_dir: Path) -> dict[str, Any] | None:

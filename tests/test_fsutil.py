@@ -47,6 +47,20 @@ def test_rewrite_makes_no_new_file_once_both_exist(folder: Path) -> None:
     assert {path.stat().st_ino, (folder / ".job.json.spare").stat().st_ino} == inodes
 
 
+def test_rewrite_overwrites_the_spare_in_place_and_cuts_it_to_length(folder: Path) -> None:
+    path = folder / "job.json"
+    long, short = b'{"answer": "' + b"x" * 3000 + b'"}', b'{"v": 1}'
+    for data in (long, long, short, short, long):
+        rewrite(path, data)
+        assert path.read_bytes() == data  # no tail of a longer version before it
+    # the two files are the same two throughout: written over, never made anew
+    inodes = {path.stat().st_ino, (folder / ".job.json.spare").stat().st_ino}
+    for data in (short, long, short):
+        rewrite(path, data)
+    assert {path.stat().st_ino, (folder / ".job.json.spare").stat().st_ino} == inodes
+    assert (folder / ".job.json.spare").read_bytes() == long
+
+
 def test_rewrite_where_the_swap_is_unsupported_renames_the_spare(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

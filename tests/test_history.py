@@ -6,6 +6,7 @@ a full disk); none needs a daemon (see tests/e2e/test_history_cli.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -216,6 +217,31 @@ async def test_events_that_come_while_a_write_runs_go_in_one_write(
     assert rows(history.path, "SELECT count(*) FROM events") == [(120,)]
     assert sum(writes) == 40 + 120, "every row written once"
     assert len(writes) < 10, f"one write per event: {writes}"
+
+
+async def test_events_of_the_next_moments_wait_for_one_write_unless_a_reader_hurries_it(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows of events a few milliseconds apart (jobs running side by side) go in one
+    write; `settled()`, which the budget and the duplicate guard await before they read,
+    writes them at once rather than after the delay."""
+    monkeypatch.setattr("nemowatch.history.WRITE_DELAY", 60.0)
+    writes: list[int] = []
+    flush = history.flush
+
+    def counted() -> bool:
+        writes.append(history.pending)
+        return flush()
+
+    monkeypatch.setattr(history, "flush", counted)
+    jobs = [a_job(f"job{i}") for i in range(5)]
+    for job in jobs:
+        await history.handle(delivered(job))
+        await asyncio.sleep(0.01)  # the writer had its turn: it waits for more rows
+    assert writes == [] and history.pending == 10
+    await asyncio.wait_for(history.settled(), timeout=10)  # not the 60 s
+    assert writes == [10], "one write for the five jobs"
+    assert sorted(e.name for e in history.jobs()) == sorted(j.name for j in jobs)
 
 
 # -- the database file -----------------------------------------------------------

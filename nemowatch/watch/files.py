@@ -129,9 +129,10 @@ class Seen:
     #: (see `lease.py`); None when not asked, not held, or since closed
     writing_at: float | None = None
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
-        """The entry's name as compared and shown (NFC, see `nfc`); `path` is untouched."""
+        """The entry's name as compared and shown (NFC, see `nfc`); `path` is untouched.
+        Kept once made: every plan asks it of every entry, several times."""
         return nfc(self.path.name)
 
 

@@ -1,0 +1,55 @@
+"""The status board's file: the waiting list, kept encoded while it stays the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nemowatch import status
+from nemowatch.board import StatusBoard
+from nemowatch.conditions import Conditions
+from nemowatch.systemd import Notifier
+from nemowatch.watch.rules import Waiting
+
+
+def waiting_in(state: Path) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = json.loads((state / status.STATUS_FILE).read_text())["waiting"]
+    return found
+
+
+async def test_the_waiting_list_is_encoded_once_and_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = StatusBoard(tmp_path, Conditions(), Notifier(None), lambda: 0)
+    encoded: list[int] = []
+    encode = status.encode_waiting
+
+    def counted(rows: list[dict[str, str]]) -> str:
+        encoded.append(len(rows))
+        return encode(rows)
+
+    monkeypatch.setattr(status, "encode_waiting", counted)
+    first = [Waiting(tmp_path / f"notes{i}.txt", "waiting for its video") for i in range(3)]
+    board.set_waiting(first)
+    for _ in range(3):  # the heartbeat: the same list, written again
+        board.write(force=True)
+    assert encoded == [3]
+    assert waiting_in(tmp_path) == [
+        {"path": str(w.path), "reason": "waiting for its video"} for w in first
+    ]
+    board.set_waiting([*first[:1], Waiting(tmp_path / "clip.mp4", "settling")])
+    board.write(force=True)
+    assert encoded == [3, 2]
+    assert [w["reason"] for w in waiting_in(tmp_path)] == ["waiting for its video", "settling"]
+    data = json.loads((tmp_path / status.STATUS_FILE).read_text())
+    assert data["pid"] > 0 and data["jobs"] == [] and data["stopped"] is False
+
+
+async def test_a_token_in_a_waiting_file_name_is_not_written(tmp_path: Path) -> None:
+    board = StatusBoard(tmp_path, Conditions(), Notifier(None), lambda: 0)
+    token = "nmv_usr_0123456789abcdefABCDEF"  # the shape of a NemoVideo token
+    board.set_waiting([Waiting(tmp_path / f"{token}.txt", "waiting for its video")])
+    board.write(force=True)
+    assert token not in (tmp_path / status.STATUS_FILE).read_text()

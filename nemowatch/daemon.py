@@ -28,7 +28,7 @@ from nemowatch.config import Settings
 from nemowatch.control import DaemonControl
 from nemowatch.disk import DiskWatch
 from nemowatch.intake import Intake
-from nemowatch.jobs import events
+from nemowatch.jobs import events, reuse
 from nemowatch.jobs.claim import resumable
 from nemowatch.jobs.context import Context
 from nemowatch.jobs.journal import JobFolder
@@ -151,6 +151,7 @@ class Daemon:
         dirs = (folders.inbox, folders.outbox, folders.failed, folders.work_dir, folders.state_dir)
         for path in dirs:
             path.mkdir(parents=True, exist_ok=True)
+        reuse.clear(folders.work_dir)  # what a crash left half-taken
         self.bus.start()
         self._adopt_journals()
         await self.api.start(folders.state_dir)  # a pause from before the restart holds

@@ -93,7 +93,7 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     The spare is overwritten in place and then cut to length, not truncated first:
     its blocks stay allocated, so a write of a small file frees and allocates none.
     """
-    spare = path.with_name(f".{path.name}.spare")
+    spare = path.with_name(spare_name(path.name))
     fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, mode)
@@ -107,6 +107,11 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     if not _exchange(spare, path):
         os.replace(spare, path)
     fsync_dir(path.parent)
+
+
+def spare_name(name: str) -> str:
+    """The name of the spare that `rewrite` keeps beside the file `name`."""
+    return f".{name}.spare"
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from nemowatch.errors import FileChangedError, NemoError
+from nemowatch.jobs import reuse
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Failure, Job, JobStage, new_job_id
 from nemowatch.jobs.results import free_name, remove_tree
@@ -155,8 +156,7 @@ def claim(request: ClaimRequest, work_dir: Path) -> JobFolder | None:
         preset=request.preset,
     )
     try:
-        folder.path.mkdir(parents=True)
-        folder.save(job)
+        reuse.make(folder, job)  # a folder put aside by an ended job, or a new one
     except OSError:
         remove_tree(folder.path)  # a full or read-only work folder: nothing was moved
         raise

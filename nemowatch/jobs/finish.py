@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nemowatch.config import Settings
-from nemowatch.jobs import refine
+from nemowatch.jobs import refine, reuse
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
@@ -27,7 +27,6 @@ from nemowatch.jobs.results import (
     free_name,
     move_all,
     move_folder,
-    remove_tree,
     write_new,
 )
 from nemowatch.redact import redact
@@ -83,11 +82,11 @@ class InboxResults:
         for extra in (folder.log_file, folder.journal):
             if extra.exists():
                 shutil.copyfile(extra, target / extra.name)
-        remove_tree(folder.path)
+        reuse.put_aside(folder)
 
     def done(self, folder: JobFolder, settings: Settings) -> None:
         if not self.keeps(settings):
-            remove_tree(folder.path)
+            reuse.put_aside(folder)
 
     def keeps(self, settings: Settings) -> bool:
         return settings.jobs.after_success == "keep"

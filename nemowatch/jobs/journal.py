@@ -100,7 +100,12 @@ class JobFolder:
         try:
             yield
         finally:
-            log_file, self._log = self._log, None
+            self.close_log()
+
+    def close_log(self) -> None:
+        """Stop keeping job.log open (the job's folder is put away)."""
+        log_file, self._log = self._log, None
+        if log_file is not None:
             log_file.close()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 
 import httpx
 
@@ -59,3 +61,11 @@ def test_readable_is_true_for_pending_data_or_a_gone_socket() -> None:
         right.close()
     assert connections.readable(left)  # closed: fileno() is -1
     assert connections.readable(None)
+
+
+def test_what_the_first_request_loads_is_loaded_with_the_module() -> None:
+    """anyio's asyncio backend, which httpcore loads at the first request, is loaded when
+    the client's module is: at the daemon's start-up, not in its first idle minute."""
+    probe = "import sys, nemowatch.api.client\nprint('anyio._backends._asyncio' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert found.stdout.strip() == "True", found.stderr

@@ -79,7 +79,19 @@ def is_ignored(name: str, patterns: Iterable[str]) -> bool:
     Temporary names (`*.part`, `~$*`, hidden files) belong to programs still
     at work; the finished file arrives later under its real name.
     """
-    return _ignore_matcher(tuple(patterns))(nfc(_base(name)).casefold()) is not None
+    return ignorer(patterns)(fold(name))
+
+
+def ignorer(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """`is_ignored` for these patterns, as one function of a `fold`ed name: for asking it
+    of many names (a `Seen` keeps its name folded)."""
+    match = _ignore_matcher(tuple(patterns))
+    return lambda folded: match(folded) is not None
+
+
+def fold(name: str) -> str:
+    """A base name as names are matched: NFC, case-folded."""
+    return nfc(_base(name)).casefold()
 
 
 @functools.lru_cache(maxsize=8)
@@ -134,6 +146,16 @@ class Seen:
         """The entry's name as compared and shown (NFC, see `nfc`); `path` is untouched.
         Kept once made: every plan asks it of every entry, several times."""
         return nfc(self.path.name)
+
+    @functools.cached_property
+    def kind(self) -> FileKind:
+        """`classify(name)`, kept as `name` is."""
+        return classify(self.name)
+
+    @functools.cached_property
+    def folded(self) -> str:
+        """`fold(name)`, kept as `name` is: what `ignorer()` takes."""
+        return self.name.casefold()
 
 
 def observe(

@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nemowatch.config import WatchSettings
-from nemowatch.watch.files import Seen, is_ignored, observe
+from nemowatch.watch.files import Seen, fold, ignorer, observe
 from nemowatch.watch.lease import held_for_writing
 from nemowatch.watch.rules import Candidate, Entries, Plan, plan
 
@@ -72,6 +72,7 @@ class Inbox:
         self._work_dir = work_dir
         self._preset = preset
         self._settings = settings
+        self._ignores = ignorer(settings.ignore_patterns)
         self._clock = clock
         self._files: dict[Path, Seen] = {}
         self._folders: dict[Path, dict[Path, Seen]] = {}
@@ -93,6 +94,7 @@ class Inbox:
     def reconfigure(self, settings: WatchSettings) -> None:
         """New settle time, pair wait, default instructions or ignore patterns (a reload)."""
         self._settings = settings
+        self._ignores = ignorer(settings.ignore_patterns)
         self._version += 1
 
     def entries(self) -> Entries:
@@ -317,7 +319,7 @@ class Inbox:
         return not any(target == skip or target.startswith(skip + os.sep) for skip in self._skip)
 
     def _ignored(self, name: str) -> bool:
-        return is_ignored(name, self._settings.ignore_patterns)
+        return self._ignores(fold(name))
 
     def _parts(self, path: Path) -> tuple[str, ...]:
         """The path's parts below the inbox; empty for the inbox itself or outside it."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 
-from nemowatch.watch.files import FileKind, Seen, classify
+from nemowatch.watch.files import FileKind, Seen
 
 
 def instructions_key(name: str) -> str:
@@ -29,7 +29,7 @@ def group_top_level(seens: Sequence[Seen]) -> list[list[Seen]]:
     ordered = sorted(seens, key=lambda s: s.name.casefold())
     txts_by_key: dict[str, list[Seen]] = {}
     for seen in ordered:
-        if classify(seen.name) is FileKind.INSTRUCTIONS:
+        if seen.kind is FileKind.INSTRUCTIONS:
             txts_by_key.setdefault(instructions_key(seen.name), []).append(seen)
 
     parent = {seen.path: seen.path for seen in ordered}
@@ -41,7 +41,7 @@ def group_top_level(seens: Sequence[Seen]) -> list[list[Seen]]:
         return path
 
     for seen in ordered:
-        if classify(seen.name) is FileKind.INSTRUCTIONS:
+        if seen.kind is FileKind.INSTRUCTIONS:
             continue
         name = seen.name.casefold()
         named = txts_by_key.get(name) or txts_by_key.get(PurePath(name).stem, [])

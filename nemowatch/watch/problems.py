@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nemowatch.watch.files import ACCEPTED_TYPES, FileKind, Seen, classify
+from nemowatch.watch.files import ACCEPTED_TYPES, FileKind, Seen
 
 #: what may stand alone beside its .txt (a link is taken for a video: the service fetches it)
 STANDALONE = {FileKind.VIDEO, FileKind.LINK}
@@ -21,9 +21,9 @@ def top_level_problem(rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
     problem = _problem_of_any(rest, txts)
     if problem is not None:
         return problem
-    loose = next((s for s in rest if classify(s.name) not in STANDALONE), None)
+    loose = next((s for s in rest if s.kind not in STANDALONE), None)
     if loose is not None:
-        what = "an audio file" if classify(loose.name) is FileKind.AUDIO else "an image"
+        what = "an audio file" if loose.kind is FileKind.AUDIO else "an image"
         return (
             f"{loose.name} is {what} on its own: to use it, put it in a folder together "
             "with a .txt of instructions (and any videos or images that go with it)"
@@ -68,13 +68,13 @@ def _problem_of_any(rest: Sequence[Seen], txts: Sequence[Seen]) -> str | None:
     marked = next((s for s in [*rest, *txts] if s.problem), None)
     if marked is not None:
         return f"{marked.name} {marked.problem}"
-    refine = next((s for s in rest if classify(s.name) is FileKind.REFINE), None)
+    refine = next((s for s in rest if s.kind is FileKind.REFINE), None)
     if refine is not None:
         return (
             f"{refine.name} refines a delivered result: put it in the inbox itself (or in "
             "the hot folder the result came from), not in a folder with other files"
         )
-    unsupported = next((s for s in rest if classify(s.name) is FileKind.UNSUPPORTED), None)
+    unsupported = next((s for s in rest if s.kind is FileKind.UNSUPPORTED), None)
     if unsupported is not None:
         return f"{unsupported.name} is not a type nemowatch accepts: use {ACCEPTED_TYPES}"
     return None

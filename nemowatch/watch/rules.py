@@ -32,6 +32,7 @@ from nemowatch.watch.files import (
     FileKind,
     Seen,
     classify,
+    ignorer,
     is_ignored,
     nfc,
     observe,
@@ -147,13 +148,11 @@ class _Planner:
         self.entries = entries
         self.out = Plan()
         self.folder_names = {nfc(folder.name).casefold(): folder for folder in entries.folders}
-        ignore = settings.ignore_patterns
-        self.top = [s for s in entries.files if not is_ignored(s.name, ignore)]
+        self.ignored = ignorer(settings.ignore_patterns)
+        self.top = [s for s in entries.files if not self.ignored(s.folded)]
         #: top-level .txt files by what they name, to spot one left beside its bundle folder
         self.top_txts = {
-            instructions_key(s.name): s.name
-            for s in self.top
-            if classify(s.name) is FileKind.INSTRUCTIONS
+            instructions_key(s.name): s.name for s in self.top if s.kind is FileKind.INSTRUCTIONS
         }
 
     def run(self) -> Plan:
@@ -193,10 +192,10 @@ class _Planner:
     # -- top level --------------------------------------------------------------
 
     def _top_level(self, group: list[Seen]) -> None:
-        if len(group) == 1 and classify(group[0].name) is FileKind.REFINE:
+        if len(group) == 1 and group[0].kind is FileKind.REFINE:
             self._refine(group[0])
             return
-        txts = [s for s in group if classify(s.name) is FileKind.INSTRUCTIONS]
+        txts = [s for s in group if s.kind is FileKind.INSTRUCTIONS]
         rest = [s for s in group if s not in txts]
         unsettled = [s for s in group if not settled(s, self.now, self.settings.settle_seconds)]
         if unsettled:
@@ -276,7 +275,7 @@ class _Planner:
     # -- bundles ----------------------------------------------------------------
 
     def _bundle(self, folder: Path, seens: Sequence[Seen]) -> None:
-        used = [s for s in seens if not is_ignored(s.name, self.settings.ignore_patterns)]
+        used = [s for s in seens if not self.ignored(s.folded)]
         if not used:
             reason = "empty folder: put a video and a .txt of instructions in it"
             self.out.waiting.append(Waiting(folder, reason))
@@ -300,7 +299,7 @@ class _Planner:
             self.out.wake(self._settle_at(seens))
             return
         txts = sorted(
-            (s for s in used if classify(s.name) is FileKind.INSTRUCTIONS),
+            (s for s in used if s.kind is FileKind.INSTRUCTIONS),
             key=lambda s: s.name.casefold(),
         )
         rest = sorted((s for s in used if s not in txts), key=lambda s: s.name.casefold())

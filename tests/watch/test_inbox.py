@@ -131,6 +131,19 @@ def test_ignored_names_and_the_work_dir_are_skipped(inbox_dir: Path, clock: Cloc
     assert names(scanner) == {"trip/.DS_Store"}
 
 
+def test_new_ignore_patterns_of_a_reload_count_from_the_next_scan(
+    inbox_dir: Path, clock: Clock
+) -> None:
+    write(inbox_dir / "clip.mp4.part")
+    write(inbox_dir / "notes.bak")
+    scanner = Inbox(inbox_dir, inbox_dir / ".nemowatch", SETTINGS, clock)
+    scanner.scan()
+    assert names(scanner) == {"notes.bak"}
+    scanner.reconfigure(SETTINGS.model_copy(update={"ignore_patterns": ["*.bak"]}))
+    scanner.scan()
+    assert names(scanner) == {"clip.mp4.part"}
+
+
 def test_other_folders_inside_the_inbox_can_be_skipped(inbox_dir: Path, clock: Clock) -> None:
     write(inbox_dir / "out" / "done.mp4")
     scanner = Inbox(inbox_dir, inbox_dir / ".nemowatch", SETTINGS, clock, skip=[inbox_dir / "out"])

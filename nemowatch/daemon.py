@@ -216,6 +216,8 @@ class Daemon:
             self.locks.check()
             self.intake.rescan()
             self._adopt_journals()  # put back by `nemowatch retry`
+            if not self.pool.present:  # nothing runs: the folders put aside in a burst go
+                reuse.trim(self.settings.folders.work_dir)
         elif isinstance(event, WatchEvent):
             self.intake.note(event)
 

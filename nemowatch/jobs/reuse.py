@@ -5,8 +5,8 @@ them when a job ends and making them anew at the next claim costs little on
 most filesystems. On ext4 without a journal, though, every new file makes the
 kernel step over each one deleted in the last half minute, so at a thousand
 jobs in a row the removals of one job slowed the claims of the next ones. So
-an ended job's folder is put aside in `<work>/.reuse/` (at most `KEEP`), and a
-claim takes one:
+an ended job's folder is put aside in `<work>/.reuse/`, and a claim takes one
+(those beyond `KEEP` are removed once no job runs, see `trim`):
 
 1. renamed to a name of the claim's own inside `.reuse` (were two claims to take
    one folder, the second one's rename would fail and it would make a new one);
@@ -32,7 +32,7 @@ from nemowatch.jobs.journal import JOURNAL, LOG, JobFolder
 from nemowatch.jobs.model import Job
 
 REUSE = ".reuse"
-#: ended job folders kept for the next claims (a few parallel jobs' worth)
+#: ended job folders kept while no job runs, for the next claims
 KEEP = 16
 #: what an ended job's folder may hold to be used again
 REUSABLE = frozenset({JOURNAL, spare_name(JOURNAL), LOG})
@@ -41,8 +41,9 @@ TAKEN = ".taken"
 
 
 def put_aside(folder: JobFolder) -> None:
-    """Keep an ended job's folder for a next claim; removed instead when `KEEP` wait
-    already or it holds anything else (an empty `files` folder is removed first)."""
+    """Keep an ended job's folder for a next claim; removed instead when it holds anything
+    else (an empty `files` folder is removed first). As many are kept as end: a burst of
+    jobs claimed at once ends before any next claim, and its folders wait for `trim`."""
     folder.close_log()  # a line noted after this goes to the daemon's log only
     keep = folder.path.parent / REUSE
     with contextlib.suppress(OSError):
@@ -50,9 +51,8 @@ def put_aside(folder: JobFolder) -> None:
             folder.files.rmdir()  # left empty by the archive or the failed folder's moves
         if set(os.listdir(folder.path)) <= REUSABLE:
             keep.mkdir(exist_ok=True)
-            if len(os.listdir(keep)) < KEEP:
-                os.rename(folder.path, keep / folder.path.name)
-                return
+            os.rename(folder.path, keep / folder.path.name)
+            return
     shutil.rmtree(folder.path, ignore_errors=True)
 
 
@@ -90,11 +90,26 @@ def _reused(folder: JobFolder, job: Job) -> bool:
     return True
 
 
+def trim(work_dir: Path) -> int:
+    """Remove the folders put aside but `KEEP`: when no job runs (a removal makes the next
+    new files slower on that filesystem, so not while jobs make theirs); how many went."""
+    try:
+        with os.scandir(work_dir / REUSE) as entries:
+            names = sorted(e.name for e in entries if not e.name.endswith(TAKEN))
+    except OSError:
+        return 0
+    extra = names[: max(0, len(names) - KEEP)]
+    for name in extra:
+        shutil.rmtree(work_dir / REUSE / name, ignore_errors=True)
+    return len(extra)
+
+
 def clear(work_dir: Path) -> None:
-    """Remove what a crash left half-taken: at start-up, by the daemon that holds the work
-    folder's lock (the one process that claims into it)."""
+    """At start-up: remove what a crash left half-taken (the daemon holds the work
+    folder's lock: no other process claims into it), and `trim`."""
     keep = work_dir / REUSE
     with contextlib.suppress(OSError), os.scandir(keep) as entries:
         for entry in entries:
             if entry.name.endswith(TAKEN):
                 shutil.rmtree(entry.path, ignore_errors=True)
+    trim(work_dir)

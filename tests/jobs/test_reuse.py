@@ -58,15 +58,20 @@ def test_the_next_claim_takes_an_ended_jobs_folder_with_nothing_of_the_old_job(
     assert [f.path for f in resumable(work, set())] == [new.path]
 
 
-def test_a_few_are_kept_and_a_folder_holding_anything_else_is_removed(tmp_path: Path) -> None:
+def test_a_burst_keeps_all_its_folders_until_trimmed_to_a_few(tmp_path: Path) -> None:
+    """Jobs claimed at once end before any next claim: each ended folder is kept (no
+    removal while jobs run); `trim`, once none runs, leaves `KEEP`. A folder holding
+    anything else is removed at once."""
     inbox, work = tmp_path / "in", tmp_path / "work"
     inbox.mkdir()
-    running = [claim(pair(inbox, f"job{i}"), work) for i in range(reuse.KEEP + 2)]
+    running = [claim(pair(inbox, f"job{i}"), work) for i in range(reuse.KEEP + 5)]
     for folder in running:
         assert folder is not None
         end(folder)
+    assert len(list((work / reuse.REUSE).iterdir())) == reuse.KEEP + 5
+    assert reuse.trim(work) == 5
     assert len(list((work / reuse.REUSE).iterdir())) == reuse.KEEP
-    assert not any(f.path.exists() for f in running if f is not None), "the others removed"
+    assert reuse.trim(work) == 0
     odd = claim(pair(inbox, "odd"), work)
     assert odd is not None
     (odd.path / "notes.bak").write_text("someone's file")

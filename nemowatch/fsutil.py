@@ -79,7 +79,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def rewrite(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Replace `path` with `data` whole or not at all, durably, reusing the same two files.
 
     As `write_atomic(..., parents=False)`, but the temporary file is a fixed spare,
@@ -92,6 +92,7 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
 
     The spare is overwritten in place and then cut to length, not truncated first:
     its blocks stay allocated, so a write of a small file frees and allocates none.
+    `durable=False` skips the fsyncs, as `write_atomic`'s does (the status file).
     """
     spare = path.with_name(spare_name(path.name))
     fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -101,12 +102,14 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         while offset < len(data):
             offset += os.pwrite(fd, view[offset:], offset)
         os.ftruncate(fd, len(data))
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     if not _exchange(spare, path):
         os.replace(spare, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def spare_name(name: str) -> str:

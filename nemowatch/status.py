@@ -21,7 +21,7 @@ from nemowatch import lock
 from nemowatch.config import Settings
 from nemowatch.doing import clock
 from nemowatch.errors import NemoError
-from nemowatch.fsutil import write_atomic
+from nemowatch.fsutil import rewrite
 from nemowatch.jobs.claim import DAMAGED, damage
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job
@@ -85,7 +85,12 @@ def write(state_dir: Path, snapshot: Snapshot, waiting_text: str | None = None) 
         waiting_text = encode_waiting(snapshot.waiting)
     del data["waiting"]
     text = f'{redact(json.dumps(data))[:-1]}, "waiting": {waiting_text}}}'
-    write_atomic(state_dir / STATUS_FILE, text.encode(), durable=False)
+    # the same two files each time (see `rewrite`): it is rewritten every second while jobs run
+    try:
+        rewrite(state_dir / STATUS_FILE, text.encode(), durable=False)
+    except FileNotFoundError:  # the state folder was removed: made again
+        state_dir.mkdir(parents=True, exist_ok=True)
+        rewrite(state_dir / STATUS_FILE, text.encode(), durable=False)
 
 
 def encode_waiting(waiting: list[dict[str, str]]) -> str:

@@ -53,3 +53,21 @@ async def test_a_token_in_a_waiting_file_name_is_not_written(tmp_path: Path) -> 
     board.set_waiting([Waiting(tmp_path / f"{token}.txt", "waiting for its video")])
     board.write(force=True)
     assert token not in (tmp_path / status.STATUS_FILE).read_text()
+
+
+async def test_the_status_file_is_rewritten_in_the_same_two_files_and_its_folder_made_again(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    board = StatusBoard(state, Conditions(), Notifier(None), lambda: 0)
+    board.write(force=True)  # the folder is missing: made
+    board.set_credits(12.0)
+    board.write(force=True)
+    files = {p.name: p.stat().st_ino for p in state.iterdir()}
+    assert sorted(files) == [".status.json.spare", "status.json"]
+    for credits in (11.0, 10.0, 9.0):
+        board.set_credits(credits)
+        board.write(force=True)
+    assert {p.name: p.stat().st_ino for p in state.iterdir()}.keys() == files.keys()
+    assert set(files.values()) == {p.stat().st_ino for p in state.iterdir()}, "no new file"
+    assert json.loads((state / status.STATUS_FILE).read_text())["credits"] == 9.0

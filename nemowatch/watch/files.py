@@ -184,6 +184,8 @@ def observe(
         problem,
         blocked,
     )
+    if same and not closed:
+        return prev  # unchanged: the record (and what it keeps, its folded name) stays
     return replace(
         prev,
         size=size,

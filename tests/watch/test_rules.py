@@ -114,6 +114,17 @@ def test_an_unchanged_entry_keeps_settling() -> None:
     assert settled(record, 2.0, SETTLE)
 
 
+def test_an_unchanged_entry_keeps_its_record_and_what_it_worked_out() -> None:
+    """A look that finds nothing changed returns the same record: its folded name and
+    kind, worked out once, are not worked out again by every plan after each rescan."""
+    first = observe(None, INBOX / "Clip.MP4", 10, 5, now=0.0)
+    assert (first.folded, first.kind) == ("clip.mp4", FileKind.VIDEO)
+    assert observe(first, first.path, 10, 5, now=9.0) is first
+    changed = observe(first, first.path, 11, 5, now=9.0)
+    assert changed is not first and changed.size == 11
+    assert observe(first, first.path, 10, 5, now=9.0, closed=True) is not first
+
+
 def test_a_close_event_is_noted_but_not_enough_alone() -> None:
     record = observe(None, INBOX / "a.mp4", 10, 5, now=0.0)
     record = observe(record, record.path, 20, 6, now=4.0, closed=True)

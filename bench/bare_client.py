@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -158,10 +159,17 @@ def main() -> None:
     parser.add_argument("--state-reads", type=int, default=Plan.state_reads)
     parser.add_argument("--credit-checks", type=int, default=Plan.credit_checks)
     parser.add_argument("--claims", type=int, default=Plan.claims)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the downloads go, left there (default: a temporary folder, removed)",
+    )
     args = parser.parse_args()
     plan = Plan(max(args.state_reads, 1), args.credit_checks, args.claims)
-    with tempfile.TemporaryDirectory(prefix="nemowatch-bare-") as out:
-        figures = asyncio.run(run(args.url, args.clip, args.jobs, args.parallel, Path(out), plan))
+    with contextlib.ExitStack() as stack:
+        out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        out.mkdir(parents=True, exist_ok=True)
+        figures = asyncio.run(run(args.url, args.clip, args.jobs, args.parallel, out, plan))
     print(json.dumps(figures))
 
 

@@ -96,7 +96,7 @@ def run_size(root: Path, pairs: int, args: argparse.Namespace) -> dict[str, Any]
         # the daemon has stopped: its floor runs alone, against the same emulator
         calls = calls_per_job(journal, pairs)
         control.clear_journal()
-        bare = bare_client(emulator.url, clip, pairs, args.parallel, calls)
+        bare = bare_client(emulator.url, clip, pairs, args.parallel, calls, root / "bare")
         bare_calls = calls_per_job(control.journal(), pairs)
     uploads = [r for r in journal if r["endpoint"] == "upload"]
     turns = [r for r in journal if r["endpoint"] == "run_sse"]
@@ -138,17 +138,22 @@ def calls_per_job(journal: Sequence[dict[str, Any]], pairs: int) -> dict[str, fl
 
 
 def bare_client(
-    url: str, clip: Path, pairs: int, parallel: int, calls: dict[str, float]
+    url: str, clip: Path, pairs: int, parallel: int, calls: dict[str, float], out: Path
 ) -> dict[str, Any]:
     """Run `bench.bare_client` for `pairs` jobs, repeating the reads the daemon made per
-    job (`calls`, from its journal); the client's figures (its CPU from first call to last)."""
+    job (`calls`, from its journal); the client's figures (its CPU from first call to last).
+
+    Its downloads go to `out`, removed with everything else at the end: on this
+    machine's ext4 (no journal) a file made in the half minute after many were removed
+    costs the kernel more, so no run pays for the clean-up of the run before it."""
     plan = {
         "--state-reads": max(1, round(calls.get("state", 1))),
         "--credit-checks": round(calls.get("credits", 0)),
         "--claims": round(calls.get("claim_token", 0)),
     }
     args = [sys.executable, "-m", "bench.bare_client", url, str(clip), "--jobs", str(pairs)]
-    args += ["--parallel", str(parallel), *(f"{k}={v}" for k, v in plan.items())]
+    args += ["--parallel", str(parallel), "--out", str(out)]
+    args += [f"{k}={v}" for k, v in plan.items()]
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the bare client failed: {done.stderr}")

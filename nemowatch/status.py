@@ -99,10 +99,17 @@ def encode_waiting(waiting: list[dict[str, str]]) -> str:
 
 
 def read(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """The status file's last version (None: none, or unreadable); read again if torn: one
+    opened just before two rewrites became the spare, written over in place (`rewrite`)."""
+    data = None
+    for _ in range(JOURNAL_READS):
+        try:
+            data = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+            break
+        except ValueError:
+            continue
+        except OSError:
+            return None
     return data if isinstance(data, dict) else None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,22 @@ async def test_the_status_file_is_rewritten_in_the_same_two_files_and_its_folder
     assert {p.name: p.stat().st_ino for p in state.iterdir()}.keys() == files.keys()
     assert set(files.values()) == {p.stat().st_ino for p in state.iterdir()}, "no new file"
     assert json.loads((state / status.STATUS_FILE).read_text())["credits"] == 9.0
+
+
+def test_a_status_file_read_torn_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader can find the file it opened written over in place (it became the spare):
+    the next read opens the name again and gets the whole last version."""
+    (tmp_path / status.STATUS_FILE).write_text('{"pid": 7, "credits": 3}')
+    torn = ['{"pid": 7, "cre']
+    read_text = Path.read_text
+
+    def first_torn(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self.name == status.STATUS_FILE and torn:
+            return torn.pop()
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", first_torn)
+    assert status.read(tmp_path) == {"pid": 7, "credits": 3}
+    assert torn == [], "the torn read came first"

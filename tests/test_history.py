@@ -196,17 +196,23 @@ async def test_the_bus_subscriber_writes_off_the_loop(history: History) -> None:
     assert [e.name for e in history.jobs()] == ["holiday"]
 
 
-async def test_events_that_come_while_a_write_runs_go_in_one_write(
-    history: History, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[int] = []
+@pytest.fixture
+def writes(history: History, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows pending at each write of `history` (one entry per transaction)."""
+    found: list[int] = []
     flush = history.flush
 
     def counted() -> bool:
-        writes.append(history.pending)
+        found.append(history.pending)
         return flush()
 
     monkeypatch.setattr(history, "flush", counted)
+    return found
+
+
+async def test_events_that_come_while_a_write_runs_go_in_one_write(
+    history: History, writes: list[int]
+) -> None:
     jobs = [a_job(f"job{i}") for i in range(40)]
     for job in jobs:  # as the bus gives them: one after the other, without waiting
         await history.handle(events.Claimed(job.id, job.name, at=NOW - 60))
@@ -220,20 +226,12 @@ async def test_events_that_come_while_a_write_runs_go_in_one_write(
 
 
 async def test_events_of_the_next_moments_wait_for_one_write_unless_a_reader_hurries_it(
-    history: History, monkeypatch: pytest.MonkeyPatch
+    history: History, writes: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rows of events a few milliseconds apart (jobs running side by side) go in one
     write; `settled()`, which the budget and the duplicate guard await before they read,
     writes them at once rather than after the delay."""
     monkeypatch.setattr("nemowatch.history.WRITE_DELAY", 60.0)
-    writes: list[int] = []
-    flush = history.flush
-
-    def counted() -> bool:
-        writes.append(history.pending)
-        return flush()
-
-    monkeypatch.setattr(history, "flush", counted)
     jobs = [a_job(f"job{i}") for i in range(5)]
     for job in jobs:
         await history.handle(delivered(job))

@@ -67,18 +67,11 @@ def _reused(folder: JobFolder, job: Job) -> bool:
     keep = folder.path.parent / REUSE
     taken = keep / f"{folder.path.name}{TAKEN}"
     try:
-        with os.scandir(keep) as entries:
-            names = [e.name for e in entries if not e.name.endswith(TAKEN)]
+        with os.scandir(keep) as entries:  # the first one that can be taken, no listing
+            if not any(_took(entry, taken) for entry in entries):
+                return False
     except OSError:
         return False  # none put aside yet
-    for name in names:
-        try:
-            os.rename(keep / name, taken)
-            break
-        except OSError:
-            continue  # taken by another claim meanwhile
-    else:
-        return False
     try:
         with contextlib.suppress(FileNotFoundError):
             os.truncate(taken / LOG, 0)
@@ -102,6 +95,16 @@ def trim(work_dir: Path) -> int:
     for name in extra:
         shutil.rmtree(work_dir / REUSE / name, ignore_errors=True)
     return len(extra)
+
+
+def _took(entry: os.DirEntry[str], taken: Path) -> bool:
+    if entry.name.endswith(TAKEN):
+        return False
+    try:
+        os.rename(entry.path, taken)
+    except OSError:
+        return False  # taken by another claim meanwhile
+    return True
 
 
 def clear(work_dir: Path) -> None:

@@ -1,28 +1,31 @@
-"""The HTTP transport of the daemon's client: httpx's own, with a cheaper idle check.
+"""The HTTP transport of the daemon's client: httpx's own pool, on asyncio's streams.
 
-Before each request, httpcore asks every idle pooled connection whether its
-socket became readable (a server that closed it). Through httpcore's anyio
-backend, each such question rebuilt anyio's table of socket attributes,
-asking the kernel for the peer's address on the way: with eight connections
-and a dozen calls per job, that was a tenth of the daemon's CPU at scale.
+httpx's transport keeps its pool (limits, keep-alive, TLS, proxies); only the
+network backend under it is replaced (`Backend`), for CPU:
 
-The streams here wrap anyio's and answer "is it readable" from the socket
-they keep (one `poll`); everything else is anyio's. They are handed to the
-pool httpx builds, which keeps its own limits, TLS and proxies. Where httpx
-or httpcore do not have the layout this was written for, `transport()`
-returns httpx's transport unchanged: only the CPU differs.
+- Before each request, httpcore asks every idle pooled connection whether its
+  socket became readable (a server that closed it). Through httpcore's anyio
+  backend, each such question rebuilt anyio's table of socket attributes,
+  asking the kernel for the peer's address on the way. Here it is one `poll`.
+- Each read and write went through an anyio cancel scope and checkpoint (see
+  `Stream`); here it is asyncio's stream with at most one `asyncio.timeout`.
+
+Where httpx or httpcore do not have the layout this was written for,
+`transport()` returns httpx's transport unchanged: only the CPU differs.
 
 Importing this module also loads what the first request would load (anyio's
-asyncio backend), so that it is paid at start-up, not by the first call.
+asyncio backend, which httpcore's locks still use), so that it is paid at
+start-up, not by the first call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -65,20 +68,44 @@ def readable(sock: socket.socket | None) -> bool:
 
 
 class Stream(httpcore.AsyncNetworkStream):
-    """anyio's stream, with the idle check answered from the socket it keeps."""
+    """A connection on asyncio's own streams, as httpcore's network stream.
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._socket: socket.socket | None = inner.get_extra_info("socket")
+    httpcore's anyio streams wrap every read and write in a cancel scope and a
+    checkpoint; a scope asks asyncio for the running loop several times, and
+    on Python 3.11 each such question is a `getpid` system call. At a thousand
+    jobs that was a tenth of the daemon's CPU. Here a read or write with a
+    timeout is one `asyncio.timeout`, and the idle check is one `poll`.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._socket: socket.socket | None = writer.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
+        with _mapped(httpcore.ReadError, httpcore.ReadTimeout):
+            if timeout is None:
+                return await self._reader.read(max_bytes)
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
+        if not buffer:
+            return
+        with _mapped(httpcore.WriteError, httpcore.WriteTimeout):
+            self._writer.write(buffer)
+            if timeout is None:
+                await self._writer.drain()
+                return
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        """Close at once: httpcore closes a connection it has no more use for, and a peer
+        that stopped reading must not hold the close (nor its file descriptor) open."""
+        self._writer.transport.abort()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await self._writer.wait_closed()
 
     async def start_tls(
         self,
@@ -86,19 +113,43 @@ class Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        try:
+            with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
+                async with asyncio.timeout(timeout):
+                    await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except BaseException:
+            await self.aclose()
+            raise
+        return Stream(self._reader, self._writer)
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return readable(self._socket)
-        return self._inner.get_extra_info(info)
+        if info == "is_readable":  # what asyncio read already counts: an end, an error
+            reader = self._reader
+            return reader.at_eof() or reader.exception() is not None or readable(self._socket)
+        if info == "socket":
+            return self._socket
+        if info == "ssl_object":
+            return self._writer.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._writer.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._writer.get_extra_info("peername")
+        return None
+
+
+@contextlib.contextmanager
+def _mapped(error: type[Exception], timed_out: type[Exception]) -> Iterator[None]:
+    """asyncio's errors as httpcore's (which httpx turns into its own)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timed_out(str(exc) or "timed out") from exc
+    except (OSError, ssl.SSLError, EOFError) as exc:
+        raise error(str(exc) or type(exc).__name__) from exc
 
 
 class Backend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio backend, making `Stream`s."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
+    """httpcore's network backend on asyncio's streams."""
 
     async def connect_tcp(
         self,
@@ -108,8 +159,11 @@ class Backend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        inner = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return Stream(inner)
+        local = None if local_address is None else (local_address, 0)
+        with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
+        return _with_options(Stream(reader, writer), socket_options)
 
     async def connect_unix_socket(
         self,
@@ -117,7 +171,18 @@ class Backend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+        with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(path)
+        return _with_options(Stream(reader, writer), socket_options)
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
+
+
+def _with_options(stream: Stream, options: Iterable[SocketOption] | None) -> Stream:
+    """`stream` with httpcore's socket options set (asyncio sets TCP_NODELAY itself)."""
+    sock = stream.get_extra_info("socket")
+    for option in options or ():
+        sock.setsockopt(*option)
+    return stream

@@ -40,7 +40,7 @@ def write_atomic(
             while view:
                 view = view[os.write(fd, view) :]
             if durable:
-                os.fsync(fd)
+                os.fdatasync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -93,6 +93,9 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True)
     The spare is overwritten in place and then cut to length, not truncated first:
     its blocks stay allocated, so a write of a small file frees and allocates none.
     `durable=False` skips the fsyncs, as `write_atomic`'s does (the status file).
+
+    The file itself is synced with `fdatasync`, here and in `write_atomic`: its data
+    and length, not its times, which no reader needs after a power cut.
     """
     spare = path.with_name(spare_name(path.name))
     fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -103,7 +106,7 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True)
             offset += os.pwrite(fd, view[offset:], offset)
         os.ftruncate(fd, len(data))
         if durable:
-            os.fsync(fd)
+            os.fdatasync(fd)
     finally:
         os.close(fd)
     if not _exchange(spare, path):

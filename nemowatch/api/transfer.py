@@ -213,7 +213,7 @@ def _finish(f: BinaryIO, data: bytes, tmp: Path, dest: Path, remove_tmp: bool) -
     try:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        os.fdatasync(f.fileno())  # the data and length; its times matter to no reader
     finally:
         f.close()
     try:

@@ -10,11 +10,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import sniffio
 import trustme
 
 from nemowatch.api import connections
@@ -195,3 +197,17 @@ async def test_a_server_that_stops_reading_is_a_write_timeout_and_the_socket_is_
         hold.set()
     await asyncio.sleep(0.05)
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_sniffio_is_told_asyncio_runs_for_the_block_in_this_thread_only() -> None:
+    with pytest.raises(sniffio.AsyncLibraryNotFoundError):
+        sniffio.current_async_library()  # no loop runs: sniffio cannot tell
+    with connections.on_asyncio():
+        assert sniffio.current_async_library() == "asyncio"
+        other: list[str | None] = []
+        worker = threading.Thread(target=lambda: other.append(sniffio.thread_local.name))
+        worker.start()
+        worker.join()
+        assert other == [None]
+    with pytest.raises(sniffio.AsyncLibraryNotFoundError):
+        sniffio.current_async_library()

@@ -69,9 +69,9 @@ def run_size(
     """One emulator, one daemon, `pairs` pairs, its floor measured before and after
     (the run before with the calls per job of `plan`); the figures of that size."""
     # On ext4 without a journal (this project's machines), a new file skips every inode
-    # deleted in the last five minutes whose table block is not yet written back: a test
-    # run or the last benchmark's clean-up made the next daemon pay per file it creates.
-    # Users' ext4 has a journal and never checks; written back, those inodes cost nothing.
+    # deleted in the last minute, and in the last six while the block of the inode table
+    # is not written back: a test run or the last benchmark's clean-up made the next
+    # daemon pay per file it creates. (Users' ext4 has a journal and never checks.)
     os.sync()
     root.mkdir(parents=True)
     clip = root / "clip.mp4"

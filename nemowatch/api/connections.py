@@ -1,26 +1,23 @@
-"""The HTTP transport of the daemon's client: httpx's own pool, on asyncio's streams.
+"""The HTTP transport of the daemon's client: httpx's own, with a cheaper idle check.
 
-httpx's transport keeps its pool (limits, keep-alive, TLS, proxies); only the
-network backend under it is replaced (`Backend`), for CPU:
+Before each request, httpcore asks every idle pooled connection whether its
+socket became readable (a server that closed it). Through httpcore's anyio
+backend, each such question rebuilt anyio's table of socket attributes,
+asking the kernel for the peer's address on the way: with eight connections
+and a dozen calls per job, that was a tenth of the daemon's CPU at scale.
 
-- Before each request, httpcore asks every idle pooled connection whether its
-  socket became readable (a server that closed it). Through httpcore's anyio
-  backend, each such question rebuilt anyio's table of socket attributes,
-  asking the kernel for the peer's address on the way. Here it is one `poll`.
-- Each read and write went through an anyio cancel scope and checkpoint (see
-  `Stream`); here it is asyncio's stream with at most one `asyncio.timeout`.
-
-Where httpx or httpcore do not have the layout this was written for,
-`transport()` returns httpx's transport unchanged: only the CPU differs.
+The streams here wrap anyio's and answer "is it readable" from the socket
+they keep (one `poll`); everything else is anyio's. They are handed to the
+pool httpx builds, which keeps its own limits, TLS and proxies. Where httpx
+or httpcore do not have the layout this was written for, `transport()`
+returns httpx's transport unchanged: only the CPU differs.
 
 Importing this module also loads what the first request would load (anyio's
-asyncio backend, which httpcore's locks still use), so that it is paid at
-start-up, not by the first call.
+asyncio backend), so that it is paid at start-up, not by the first call.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import select
 import socket
@@ -84,44 +81,20 @@ def readable(sock: socket.socket | None) -> bool:
 
 
 class Stream(httpcore.AsyncNetworkStream):
-    """A connection on asyncio's own streams, as httpcore's network stream.
+    """anyio's stream, with the idle check answered from the socket it keeps."""
 
-    httpcore's anyio streams wrap every read and write in a cancel scope and a
-    checkpoint; a scope asks asyncio for the running loop several times, and
-    on Python 3.11 each such question is a `getpid` system call. At a thousand
-    jobs that was a tenth of the daemon's CPU. Here a read or write with a
-    timeout is one `asyncio.timeout`, and the idle check is one `poll`.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._socket: socket.socket | None = writer.get_extra_info("socket")
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        with _mapped(httpcore.ReadError, httpcore.ReadTimeout):
-            if timeout is None:
-                return await self._reader.read(max_bytes)
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
+        return await self._inner.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        with _mapped(httpcore.WriteError, httpcore.WriteTimeout):
-            self._writer.write(buffer)
-            if timeout is None:
-                await self._writer.drain()
-                return
-            async with asyncio.timeout(timeout):
-                await self._writer.drain()
+        await self._inner.write(buffer, timeout)
 
     async def aclose(self) -> None:
-        """Close at once: httpcore closes a connection it has no more use for, and a peer
-        that stopped reading must not hold the close (nor its file descriptor) open."""
-        self._writer.transport.abort()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await self._writer.wait_closed()
+        await self._inner.aclose()
 
     async def start_tls(
         self,
@@ -129,43 +102,19 @@ class Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
-                async with asyncio.timeout(timeout):
-                    await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except BaseException:
-            await self.aclose()
-            raise
-        return Stream(self._reader, self._writer)
+        return Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # what asyncio read already counts: an end, an error
-            reader = self._reader
-            return reader.at_eof() or reader.exception() is not None or readable(self._socket)
-        if info == "socket":
-            return self._socket
-        if info == "ssl_object":
-            return self._writer.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._writer.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._writer.get_extra_info("peername")
-        return None
-
-
-@contextlib.contextmanager
-def _mapped(error: type[Exception], timed_out: type[Exception]) -> Iterator[None]:
-    """asyncio's errors as httpcore's (which httpx turns into its own)."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise timed_out(str(exc) or "timed out") from exc
-    except (OSError, ssl.SSLError, EOFError) as exc:
-        raise error(str(exc) or type(exc).__name__) from exc
+        if info == "is_readable":
+            return readable(self._socket)
+        return self._inner.get_extra_info(info)
 
 
 class Backend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend on asyncio's streams."""
+    """httpcore's anyio backend, making `Stream`s."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -175,11 +124,8 @@ class Backend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        local = None if local_address is None else (local_address, 0)
-        with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
-        return _with_options(Stream(reader, writer), socket_options)
+        inner = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return Stream(inner)
 
     async def connect_unix_socket(
         self,
@@ -187,18 +133,7 @@ class Backend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        with _mapped(httpcore.ConnectError, httpcore.ConnectTimeout):
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(path)
-        return _with_options(Stream(reader, writer), socket_options)
+        return Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def _with_options(stream: Stream, options: Iterable[SocketOption] | None) -> Stream:
-    """`stream` with httpcore's socket options set (asyncio sets TCP_NODELAY itself)."""
-    sock = stream.get_extra_info("socket")
-    for option in options or ():
-        sock.setsockopt(*option)
-    return stream
+        await self._inner.sleep(seconds)

@@ -1,5 +1,5 @@
-"""The daemon's HTTP transport: httpx's own pool on asyncio's streams, with a cheap idle
-check: TLS, timeouts, errors and closing as httpx's own transport gives them."""
+"""The daemon's HTTP transport: httpx's own pool on streams with a cheap idle check, and
+TLS, timeouts, errors and closing as httpx's own transport gives them."""
 
 from __future__ import annotations
 

@@ -384,17 +384,16 @@ async def open_client(settings: Settings) -> AsyncIterator[NemoClient]:
     # The certificate store costs a tenth of a second of CPU to load: an http:// API (the
     # emulator, a local proxy) uses no TLS, and is as trusted as what it links to.
     verify = not settings.api.base_url.startswith("http://")
-    with connections.on_asyncio():
-        async with _TokenOnlyClient(
-            transport=connections.transport(verify=verify),
-            timeout=timeout,
-            follow_redirects=True,
-            verify=verify,  # for the proxies' transports
-        ) as http:
-            yield NemoClient(
-                http,
-                settings.api,
-                settings.export,
-                state_dir=settings.folders.state_dir,
-                retry=retry_policy(settings),
-            )
+    async with _TokenOnlyClient(
+        transport=connections.transport(verify=verify),
+        timeout=timeout,
+        follow_redirects=True,
+        verify=verify,  # for the proxies' transports
+    ) as http:
+        yield NemoClient(
+            http,
+            settings.api,
+            settings.export,
+            state_dir=settings.folders.state_dir,
+            retry=retry_policy(settings),
+        )

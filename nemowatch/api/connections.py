@@ -22,12 +22,11 @@ import contextlib
 import select
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
-import sniffio
 
 # httpcore loads anyio and anyio its asyncio backend at the first request: here, at
 # start-up, instead (about 18 ms of CPU, which the first minute after READY had paid)
@@ -47,21 +46,6 @@ def transport(*, verify: bool) -> httpx.AsyncHTTPTransport:
     if isinstance(pool, httpcore.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
         pool._network_backend = Backend()
     return made
-
-
-@contextlib.contextmanager
-def on_asyncio() -> Iterator[None]:
-    """Tell sniffio, for this thread, that asyncio runs here, until the block ends.
-
-    httpcore's locks and anyio's cancel scopes ask sniffio which library runs,
-    several times per request. Unless told, sniffio finds out by asking asyncio
-    for the current task: on Python 3.11 that is a `getpid` system call each time.
-    """
-    before, sniffio.thread_local.name = sniffio.thread_local.name, "asyncio"
-    try:
-        yield
-    finally:
-        sniffio.thread_local.name = before
 
 
 def uses_backend(made: httpx.AsyncHTTPTransport) -> bool:

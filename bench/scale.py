@@ -168,7 +168,7 @@ def bare_client(
     job (`calls`, from its journal); the client's figures (its CPU from first call to last).
 
     Its downloads go to `out`, removed with everything else at the end: on this
-    machine's ext4 (no journal) a file made in the half minute after many were removed
+    machine's ext4 (no journal) a file made in the minutes after many were removed
     costs the kernel more, so no run pays for the clean-up of the run before it."""
     args = [sys.executable, "-m", "bench.bare_client", url, str(clip), "--jobs", str(pairs)]
     args += ["--parallel", str(parallel), "--out", str(out)]

@@ -5,8 +5,8 @@ them when a job ends and making them anew at the next claim costs little on
 most filesystems. On ext4 without a journal, though, every new file makes the
 kernel step over each one deleted in the last minute (six while not yet written
 back), so at a thousand jobs in a row the removals of one job slowed the claims
-of the next ones. So an ended job's folder is put aside in `<work>/.reuse/`, and a claim takes one
-(those beyond `KEEP` are removed once no job runs, see `trim`):
+of the next ones. So an ended job's folder is put aside in `<work>/.reuse/`, and
+a claim takes one (those beyond `KEEP` are removed once no job runs, see `trim`):
 
 1. renamed to a name of the claim's own inside `.reuse` (were two claims to take
    one folder, the second one's rename would fail and it would make a new one);

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -108,7 +109,7 @@ class DaemonControl:
             "credits": snap.credits,
         }
 
-    def history(
+    async def history(
         self,
         failed: bool = False,
         since_days: float | None = None,
@@ -116,7 +117,10 @@ class DaemonControl:
         offset: int = 0,
         search: str | None = None,
     ) -> list[dict[str, Any]]:
-        found = self._history.jobs(failed, since_days, limit, offset, search)
+        await self._history.settled()  # a job delivered a moment ago is in it
+        found = await asyncio.to_thread(
+            self._history.jobs, failed, since_days, limit, offset, search
+        )
         return [entry.to_json() for entry in found]
 
     # -- orders ---------------------------------------------------------------

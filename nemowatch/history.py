@@ -42,7 +42,7 @@ from nemowatch.history_schema import (
     trouble,
 )
 from nemowatch.history_workflow import WorkflowQueries
-from nemowatch.jobs.events import JobEvent, Progress
+from nemowatch.jobs.events import EventBus, Feed, JobEvent, Progress
 
 log = logging.getLogger("nemowatch")
 
@@ -95,6 +95,7 @@ class History(CostQueries, WorkflowQueries):
         self._closed = False
         self._writer: asyncio.Future[None] | None = None  # the write in flight
         self._hurry = asyncio.Event()  # set: write without waiting for more rows
+        self._feed: Feed | None = None  # the job events it is handed (`follow`)
 
     @classmethod
     def in_state(cls, state_dir: Path, on_disk_error: DiskErrorHandler | None = None) -> History:
@@ -134,6 +135,10 @@ class History(CostQueries, WorkflowQueries):
 
     # -- writing ------------------------------------------------------------
 
+    def follow(self, bus: EventBus) -> None:
+        """Keep the rows of `bus`'s job events (not its progress)."""
+        self._feed = bus.subscribe("history", self.handle, progress=False)
+
     async def handle(self, event: JobEvent) -> None:
         """An `EventBus` subscriber: rows kept at once, written off the loop one write at a
         time, each with all the rows of `WRITE_DELAY` (not a transaction per event)."""
@@ -154,8 +159,10 @@ class History(CostQueries, WorkflowQueries):
             self._writer = None
 
     async def settled(self) -> None:
-        """Until the rows handled so far are written (or wait for the disk), at once: what
-        reads the history to decide (the budget, the duplicate guard) calls this first."""
+        """Until the rows of the events emitted so far are written (or wait for the disk):
+        what reads the history to decide (the budget, duplicates) or show it, first."""
+        if self._feed is not None:
+            await self._feed.caught_up()
         while self._writer is not None:
             self._hurry.set()
             await asyncio.shield(self._writer)

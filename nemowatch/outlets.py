@@ -69,7 +69,7 @@ class Outlets:
         """Subscribe the history database to the job events."""
         state = self._settings().folders.state_dir
         self.history = History.in_state(state, on_disk_error=self._disk_error)
-        self._bus.subscribe("history", self.history.handle, progress=False)
+        self.history.follow(self._bus)
 
     def _disk_error(self, path: Path, exc: BaseException) -> None:
         """The disk refuses the history's writes: the condition "disk" (its rows wait in

@@ -80,6 +80,25 @@ async def test_a_subscriber_that_falls_behind_loses_events_with_a_log_line(
     assert len(got) == 3
 
 
+async def test_caught_up_waits_for_the_events_offered_so_far() -> None:
+    bus = events.EventBus()
+    got: list[events.JobEvent] = []
+
+    async def slow(event: events.JobEvent) -> None:
+        await asyncio.sleep(0.05)
+        got.append(event)
+
+    feed = bus.subscribe("slow", slow)
+    await asyncio.wait_for(feed.caught_up(), 1)  # not started: nothing to wait for
+    bus.start()
+    bus.emit(events.Held.of(job(), condition="credits", reason="no credits"))
+    bus.emit(events.Released.of(job()))
+    await asyncio.wait_for(feed.caught_up(), 5)
+    assert [type(e) for e in got] == [events.Held, events.Released]
+    await bus.stop()
+    await asyncio.wait_for(feed.caught_up(), 1)  # stopped: at once
+
+
 async def test_a_failing_subscriber_keeps_its_feed(caplog: pytest.LogCaptureFixture) -> None:
     bus = events.EventBus()
     got: list[events.JobEvent] = []

@@ -196,6 +196,18 @@ async def test_the_bus_subscriber_writes_off_the_loop(history: History) -> None:
     assert [e.name for e in history.jobs()] == ["holiday"]
 
 
+async def test_settled_holds_the_rows_of_events_emitted_a_moment_ago(history: History) -> None:
+    """What reads the history right after a delivery (the web page, the budget) finds
+    it, though the event still sits in the history's queue when the read is asked for."""
+    bus = events.EventBus()
+    history.follow(bus)
+    bus.start()
+    bus.emit(delivered(a_job()))
+    await history.settled()
+    assert [e.name for e in history.jobs()] == ["holiday"]
+    await bus.stop()
+
+
 @pytest.fixture
 def writes(history: History, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The rows pending at each write of `history` (one entry per transaction)."""

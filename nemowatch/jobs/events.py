@@ -132,17 +132,19 @@ class EventBus:
     """Fans job events out to subscribers, each behind a bounded queue of its own."""
 
     def __init__(self) -> None:
-        self._subscribers: list[_Subscriber] = []
+        self._subscribers: list[Feed] = []
 
     def subscribe(
         self, name: str, handler: Handler, *, maxsize: int = 1000, progress: bool = True
-    ) -> None:
+    ) -> Feed:
         """Call `handler` with every event from now on (in its own task once started).
 
         `progress=False`: not with `Progress` events, by far the most frequent (a
         subscriber that has no use for them is not woken for each one).
         """
-        self._subscribers.append(_Subscriber(name, handler, asyncio.Queue(maxsize), progress))
+        feed = Feed(name, handler, asyncio.Queue(maxsize), progress)
+        self._subscribers.append(feed)
+        return feed
 
     def emit(self, event: JobEvent) -> None:
         progress = isinstance(event, Progress)
@@ -161,7 +163,9 @@ class EventBus:
 
 
 @dataclass
-class _Subscriber:
+class Feed:
+    """One subscriber's queue and the task that drains it."""
+
     name: str
     handler: Handler
     queue: asyncio.Queue[JobEvent | None]
@@ -181,6 +185,17 @@ class _Subscriber:
     def start(self) -> None:
         if self.task is None:
             self.task = asyncio.create_task(self._drain(), name=f"events-{self.name}")
+
+    async def caught_up(self) -> None:
+        """Until the handler has had every event offered so far (at once when the feed
+        is not running). Never from the handler itself: it would wait for itself."""
+        if self.task is None or self.task.done():
+            return
+        joined = asyncio.ensure_future(self.queue.join())
+        try:  # a feed cancelled at shutdown has no more to give
+            await asyncio.wait({joined, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
 
     async def stop(self) -> None:
         if self.task is None:
@@ -202,3 +217,6 @@ class _Subscriber:
                     await result
             except Exception:  # noqa: BLE001 - one subscriber's bug must not end its feed
                 log.exception("%s failed on %s", self.name, type(event).__name__)
+            finally:
+                self.queue.task_done()
+        self.queue.task_done()  # the end marker

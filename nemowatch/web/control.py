@@ -26,9 +26,9 @@ RETRY_HOWS: tuple[RetryHow, ...] = ("", "resend", "start-over")
 class Control(Protocol):
     """The running daemon, as the local API sees it.
 
-    The reads are synchronous: `status()` runs on the event loop (keep it cheap:
-    build it from what the status board holds), `history()` in a worker thread
-    (it reads SQLite). The actions run on the event loop and answer with one
+    `status()` runs on the event loop (keep it cheap: build it from what the status
+    board holds); `history()` waits for the rows of the jobs that ended a moment ago,
+    then reads SQLite off the loop. The actions run on the event loop and answer with one
     sentence for the person ("Paused: ..."), or raise `NotFoundError`,
     `AmbiguousError` or another `UsageError`.
     """
@@ -44,7 +44,7 @@ class Control(Protocol):
         `credits` (the server adds `"schema": 1`)."""
         ...
 
-    def history(
+    async def history(
         self,
         failed: bool,
         since_days: float | None,
@@ -52,7 +52,8 @@ class Control(Protocol):
         offset: int,
         search: str | None,
     ) -> list[dict[str, Any]]:
-        """Finished jobs, newest first, each as `Entry.to_json()` gives it."""
+        """Finished jobs, newest first, each as `Entry.to_json()` gives it; a job
+        delivered a moment ago is among them."""
         ...
 
     async def pause(self) -> str:

@@ -72,8 +72,8 @@ async def history(request: web.Request) -> web.Response:
     except ValueError:
         number = 1
     size = views.HISTORY_PAGE
-    read = request.app[CONTROL].history
-    found = await asyncio.to_thread(read, failed, None, size + 1, (number - 1) * size, q or None)
+    offset = (number - 1) * size
+    found = await request.app[CONTROL].history(failed, None, size + 1, offset, q or None)
     body = "<h1>History</h1>" + views.history(found[:size], q, number, failed, len(found) > size)
     return _page(request, "History", body, nav="history")
 

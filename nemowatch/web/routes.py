@@ -84,8 +84,7 @@ async def history(request: web.Request) -> web.Response:
     limit = _number(query.get("limit"), "limit", int)
     offset = _number(query.get("offset"), "offset", int) or 0
     search = query.get("q") or None
-    read = request.app[CONTROL].history
-    found = await asyncio.to_thread(read, failed, since, limit, offset, search)
+    found = await request.app[CONTROL].history(failed, since, limit, offset, search)
     return answer({"jobs": found})
 
 

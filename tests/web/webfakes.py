@@ -76,7 +76,7 @@ class FakeControl:
             "credits": self.credits,
         }
 
-    def history(
+    async def history(
         self,
         failed: bool,
         since_days: float | None,

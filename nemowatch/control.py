@@ -191,19 +191,19 @@ class DaemonControl:
         """A file (or bundle) still waiting in the inbox goes to the failed folder."""
         failed = self.settings().folders.failed
         name = waiting.path.stem if waiting.path.is_file() else waiting.path.name
-        target = free_name(failed, fitting_stem(failed, name))
-        target.mkdir(parents=True)
-        paths = [waiting.path] + [
-            p for p in waiting.path.parent.glob(f"{glob_escape(name)}.*") if p != waiting.path
-        ]
-        for path in paths if waiting.path.is_file() else [waiting.path]:
-            shutil.move(str(path), target / path.name)
         text = (
             f"Cancelled with `nemowatch cancel` while it waited in the inbox "
             f"({waiting.reason}); nothing was sent.\n\n"
             f"What to do: move the files back into the inbox to try again.\n"
         )
-        (target / ERROR_FILE).write_text(text, encoding="utf-8")
+        target = free_name(failed, fitting_stem(failed, name))
+        target.mkdir(parents=True)
+        (target / ERROR_FILE).write_text(text, encoding="utf-8")  # never seen without it
+        paths = [waiting.path] + [
+            p for p in waiting.path.parent.glob(f"{glob_escape(name)}.*") if p != waiting.path
+        ]
+        for path in paths if waiting.path.is_file() else [waiting.path]:
+            shutil.move(str(path), target / path.name)
         log.info("%s: set aside into %s (cancelled while waiting)", waiting.path, target)
         return f"{waiting.path.name} set aside into {target}"
 

@@ -8,8 +8,9 @@ import itertools
 import os
 from pathlib import Path
 
-#: renameat2(2)'s flag that swaps two names atomically (Linux 3.15; ext4, tmpfs, btrfs, xfs)
-_RENAME_EXCHANGE = 2
+#: renameat2(2)'s flags: fail where the new name exists; swap two names atomically
+#: (Linux 3.15; ext4, tmpfs, btrfs, xfs)
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
 _AT_FDCWD = -100
 _renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
@@ -118,6 +119,24 @@ def rewrite(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True)
 def spare_name(name: str) -> str:
     """The name of the spare that `rewrite` keeps beside the file `name`."""
     return f".{name}.spare"
+
+
+def rename_new(src: Path, dest: Path) -> bool:
+    """Rename `src` to `dest` when nothing is there, in one step; False when `dest` is
+    taken (a folder too, even an empty one: `os.rename` would replace that)."""
+    if _renameat2 is not None:
+        names = (os.fsencode(src), os.fsencode(dest))
+        if _renameat2(_AT_FDCWD, names[0], _AT_FDCWD, names[1], _RENAME_NOREPLACE) == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(src), None, str(dest))
+    if os.path.lexists(dest):  # a filesystem without the flag: a moment's race remains
+        return False
+    os.rename(src, dest)
+    return True
 
 
 def _exchange(a: Path, b: Path) -> bool:

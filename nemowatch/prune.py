@@ -48,7 +48,9 @@ def archived(entry: os.DirEntry[str]) -> bool:
 
 
 def failed(entry: os.DirEntry[str]) -> bool:
-    """A failed job's folder: a real folder holding an `error.txt`."""
+    """A failed job's folder: a real folder holding an `error.txt` (not one being filled)."""
+    if entry.name.startswith("."):
+        return False
     return entry.is_dir(follow_symlinks=False) and os.path.isfile(
         os.path.join(entry.path, "error.txt")
     )

@@ -115,7 +115,8 @@ def retry_all(settings: Settings) -> str:
     """Put every failed job back in line at its last safe step (never paying again);
     one that cannot be is named with its reason, and the others go on."""
     failed = settings.folders.failed
-    names = sorted(p.name for p in failed.iterdir() if (p / ERROR_FILE).is_file())
+    shown = (p for p in failed.iterdir() if not p.name.startswith("."))  # not being filled
+    names = sorted(p.name for p in shown if (p / ERROR_FILE).is_file())
     done, refused = [], []
     for name in names:
         try:

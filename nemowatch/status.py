@@ -127,7 +127,7 @@ def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
     """(folder name, first line of error.txt), newest first; what cannot be read is left out."""
     found = []
     try:
-        for path in failed_dir.iterdir() if failed_dir.is_dir() else ():
+        for path in failed_dir.glob("[!.]*") if failed_dir.is_dir() else ():  # not being filled
             try:
                 found.append((os.stat(path / "error.txt").st_mtime, path))
             except OSError:

@@ -9,6 +9,7 @@ This module takes what it needs as arguments and knows nothing of the API.
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import shutil
@@ -19,14 +20,16 @@ from typing import Protocol
 
 from nemowatch.config import Settings
 from nemowatch.jobs import refine, reuse
-from nemowatch.jobs.journal import JobFolder
+from nemowatch.jobs.journal import JOURNAL, JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
 from nemowatch.jobs.results import (
+    STAGING,
     fitting_stem,
-    free_name,
     move_all,
     move_folder,
+    numbered,
+    publish_folder,
     write_new,
 )
 from nemowatch.redact import redact
@@ -70,18 +73,29 @@ class InboxResults:
                 path.unlink(missing_ok=True)
 
     def failed(self, folder: JobFolder, job: Job, settings: Settings) -> None:
+        """Fill `<failed>/.nw-failing-<id>` (originals, error.txt, log, journal), then
+        rename it into place whole: nobody sees a failed job without its reason."""
         failed = settings.folders.failed
-        target = free_name(failed, fitting_stem(failed, job.name))
-        if job.failure is not None:  # the advice names the folder `retry` takes, shell-quoted
-            job.failure.advice = job.failure.advice.replace(
-                f"retry {job.name}", f"retry {shlex.quote(target.name)}"
-            )
+        stem = fitting_stem(failed, job.name)
+        staging = failed / f"{STAGING}{job.id}"
         originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
-        move_all(originals, target)
-        (target / ERROR_FILE).write_text(redact(error_text(job)), encoding="utf-8")
+        if not originals and not staging.exists() and _published(failed, stem, job.id):
+            reuse.put_aside(folder)  # renamed into place just before a crash
+            return
+        move_all(originals, staging)
         for extra in (folder.log_file, folder.journal):
             if extra.exists():
-                shutil.copyfile(extra, target / extra.name)
+                shutil.copyfile(extra, staging / extra.name)
+        advice = job.failure.advice if job.failure is not None else ""
+
+        def naming(target: Path) -> None:
+            if job.failure is not None:  # the advice names the folder `retry` takes, quoted
+                job.failure.advice = advice.replace(
+                    f"retry {job.name}", f"retry {shlex.quote(target.name)}"
+                )
+            (staging / ERROR_FILE).write_text(redact(error_text(job)), encoding="utf-8")
+
+        publish_folder(staging, stem, naming)
         reuse.put_aside(folder)
 
     def done(self, folder: JobFolder, settings: Settings) -> None:
@@ -217,6 +231,19 @@ def cancel(folder: JobFolder, job: Job, settings: Settings, results: Results) ->
     job.move_to(JobStage.FAILED)
     folder.save(job)
     results.failed(folder, job, settings)
+
+
+def _published(failed: Path, stem: str, job_id: str) -> bool:
+    """Whether a folder of `stem`'s numbered names in `failed` holds the journal of `job_id`."""
+    for path in numbered(failed, stem, ""):
+        if not path.is_dir():
+            return False
+        try:
+            if json.loads((path / JOURNAL).read_bytes()).get("id") == job_id:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def render_report(job: Job, link: str) -> str:

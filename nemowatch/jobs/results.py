@@ -9,10 +9,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from nemowatch.fsutil import fsync_dir, write_atomic
+from nemowatch.fsutil import fsync_dir, rename_new, write_atomic
 from nemowatch.redact import redact
 
 
@@ -83,6 +83,25 @@ def free_name(folder: Path, name: str) -> Path:
     """The first name of `numbered` not taken (for folders and reports)."""
     stem, suffix = (name, "") if "." not in name else (Path(name).stem, Path(name).suffix)
     return next(p for p in numbered(folder, stem, suffix) if not p.exists())
+
+
+#: a failed folder being filled, inside the failed folder: `.nw-failing-<id>`, hidden
+#: until it is whole (the listings of failed jobs skip names that start with a dot)
+STAGING = ".nw-failing-"
+
+
+def publish_folder(staging: Path, stem: str, naming: Callable[[Path], None]) -> Path:
+    """Rename the whole folder `staging` to the first free numbered `stem` beside it, in
+    one step and never over another; `naming(target)` runs before each name is tried
+    (to write the files that name it). Someone watching sees all of it or nothing."""
+    for target in numbered(staging.parent, stem, ""):
+        if os.path.lexists(target):
+            continue
+        naming(target)
+        if rename_new(staging, target):
+            fsync_dir(staging.parent)
+            return target
+    raise AssertionError("numbered() never ends")
 
 
 def write_new(path: Path, text: str, mode: int = 0o644) -> Path:

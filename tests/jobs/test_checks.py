@@ -40,6 +40,7 @@ def test_instructions_with_a_bom_are_read_without_it(tmp_path: Path) -> None:
         (b"\xff\xfe not utf-8", "not UTF-8"),
         (b"x" * (64 * 1024 + 1), "over 64 KB"),
     ],
+    ids=["empty", "blank", "not-utf-8", "too-long"],  # short: an id is in each test's env
 )
 def test_bad_instructions_fail_with_their_own_reason(
     tmp_path: Path, data: bytes, reason: str
@@ -56,6 +57,7 @@ def test_bad_instructions_fail_with_their_own_reason(
         ("clip.mp4", b"", "empty"),
         ("clip.mp4", b"x" * 2_000_000, "over the 1 MB limit"),
     ],
+    ids=["kind", "empty", "too-big"],
 )
 def test_bad_media_fail_before_upload(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     with pytest.raises(InputError, match=reason):

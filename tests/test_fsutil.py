@@ -102,3 +102,17 @@ def test_write_atomic_sets_the_mode_from_the_start(folder: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((folder / "secret").stat().st_mode) == 0o600
     assert [p.name for p in folder.iterdir()] == ["secret"]
+
+
+def test_rename_new_never_replaces_even_an_empty_folder(tmp_path: Path) -> None:
+    """`os.rename` would put a folder over an empty one; a result or a failed folder is
+    never put over anything."""
+    src, dest = tmp_path / ".filling", tmp_path / "clip"
+    src.mkdir()
+    (src / "error.txt").write_text("why")
+    dest.mkdir()
+    assert fsutil.rename_new(src, dest) is False
+    assert (src / "error.txt").exists() and list(dest.iterdir()) == []
+    dest.rmdir()
+    assert fsutil.rename_new(src, dest) is True
+    assert (dest / "error.txt").read_text() == "why" and not src.exists()

@@ -7,16 +7,29 @@ on their own.
 
 from __future__ import annotations
 
+from pathlib import Path
+from unittest.mock import Mock
+
 import pytest
 from jobkit import NOTE, VIDEO, MakeContext, MakeJob, Run, calls, milestones, names
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
 
+from devkit.waits import wait_for
 from nemowatch.api import NemoClient
 from nemowatch.config import Settings
 from nemowatch.emulator import EmulatorServer
 from nemowatch.jobs import finish
+from nemowatch.jobs import results as finish_results
 from nemowatch.jobs.context import Outcome
 from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage, Turn, TurnState
+from nemowatch.status import recent_failures
 
 
 def failed_lines(settings: Settings, folder_name: str = "clip") -> list[str]:
@@ -273,3 +286,98 @@ async def test_a_kept_job_folder_keeps_a_journal_that_says_done(
     job = folder.load()
     assert job.stage is JobStage.DONE
     assert job.report == str(settings.folders.outbox / "clip.report.txt")
+
+
+# -- the failed folder appears whole --------------------------------------------------
+
+
+async def test_the_failed_folder_appears_whole_by_one_rename(
+    run: Run, make_job: MakeJob, settings: Settings
+) -> None:
+    """A person, a sync tool or the web page that sees the folder sees its reason too:
+    it is filled under a hidden name and arrives by one rename (inotify shows no folder
+    made under its own name)."""
+    failed = settings.folders.failed
+    failed.mkdir(parents=True, exist_ok=True)
+    seen: list[FileSystemEvent] = []
+    handler = FileSystemEventHandler()
+    handler.on_any_event = seen.append  # type: ignore[method-assign]
+    observer = Observer()
+    observer.schedule(handler, str(failed), recursive=False)
+    observer.start()
+    try:
+        assert await run(make_job(problem="Bad.")) is Outcome.FAILED
+        wait_for(lambda: any(isinstance(e, DirMovedEvent) for e in seen), 5, "the rename")
+    finally:
+        observer.stop()
+        observer.join(5)
+    made = [e.src_path for e in seen if isinstance(e, DirCreatedEvent)]
+    assert all(Path(str(p)).name.startswith(finish.STAGING) for p in made), made
+    (moved,) = [e for e in seen if isinstance(e, DirMovedEvent)]
+    assert Path(str(moved.dest_path)) == failed / "clip"
+    assert names(failed / "clip") == ["clip.mp4", "clip.txt", "error.txt", "job.json", "job.log"]
+    assert [p.name for p in failed.iterdir()] == ["clip"], "nothing left under a hidden name"
+
+
+def failing(make_job: MakeJob) -> tuple[JobFolder, Job]:
+    folder = make_job()
+    job = folder.load()
+    job.failure = Failure(message="Bad.", stage="claimed", advice="`nemowatch retry clip` ...")
+    job.move_to(JobStage.FAILED)
+    folder.save(job)
+    return folder, job
+
+
+def test_a_crash_while_the_failed_folder_is_filled_is_finished_after_the_restart(
+    make_job: MakeJob, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, job = failing(make_job)
+    failed = settings.folders.failed
+    with monkeypatch.context() as patch:
+        patch.setattr(finish, "publish_folder", Mock(side_effect=OSError("killed here")))
+        with pytest.raises(OSError, match="killed here"):
+            finish.InboxResults().failed(folder, job, settings)
+    (staging,) = failed.iterdir()
+    assert staging.name.startswith(".") and "clip.mp4" in names(staging), "hidden, not lost"
+    assert recent_failures(failed) == [], "no failed job is shown without its reason"
+
+    finish.tidy(folder, folder.load(), settings, finish.InboxResults())
+    assert names(failed) == ["clip"]
+    assert names(failed / "clip") == ["clip.mp4", "clip.txt", "error.txt", "job.json"]
+    assert (failed / "clip" / "error.txt").read_text().startswith("Bad.")
+    assert not folder.path.exists()
+
+
+def test_a_crash_after_the_rename_does_not_make_a_second_failed_folder(
+    make_job: MakeJob, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, job = failing(make_job)
+    with monkeypatch.context() as patch:
+        patch.setattr(finish.reuse, "put_aside", Mock(side_effect=OSError("killed here")))
+        with pytest.raises(OSError, match="killed here"):
+            finish.InboxResults().failed(folder, job, settings)
+    assert folder.path.is_dir(), "the job's folder is still there, its journal says failed"
+
+    finish.tidy(folder, folder.load(), settings, finish.InboxResults())
+    assert names(settings.folders.failed) == ["clip"], "not a second, numbered folder"
+    assert not (folder.path / "files").exists()
+
+
+def test_a_name_taken_while_the_folder_was_filled_gets_the_next_number_and_says_so(
+    make_job: MakeJob, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone makes `clip` between the choice of the name and the rename: it is never
+    replaced, not even when empty, and error.txt names the folder it is really in."""
+    folder, job = failing(make_job)
+    failed = settings.folders.failed
+    rename_new = finish_results.rename_new
+
+    def taken_first(src: Path, dest: Path) -> bool:
+        if dest.name == "clip":
+            dest.mkdir()
+        return rename_new(src, dest)
+
+    monkeypatch.setattr(finish_results, "rename_new", taken_first)
+    finish.InboxResults().failed(folder, job, settings)
+    assert names(failed / "clip") == [], "the folder made meanwhile is left alone"
+    assert "`nemowatch retry 'clip (2)'`" in (failed / "clip (2)" / "error.txt").read_text()

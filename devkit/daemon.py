@@ -246,7 +246,8 @@ class Daemon:
         return sorted(self.outbox.glob("*.mp4")) if self.outbox.is_dir() else []
 
     def failures(self) -> list[Path]:
-        return sorted(self.failed.iterdir()) if self.failed.is_dir() else []
+        """The failed jobs' folders (not one still being filled under a hidden name)."""
+        return sorted(self.failed.glob("[!.]*")) if self.failed.is_dir() else []
 
     def error_of(self, name: str) -> str:
         return (self.failed / name / "error.txt").read_text(encoding="utf-8")

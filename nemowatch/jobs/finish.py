@@ -9,7 +9,6 @@ This module takes what it needs as arguments and knows nothing of the API.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import shutil
@@ -20,15 +19,15 @@ from typing import Protocol
 
 from nemowatch.config import Settings
 from nemowatch.jobs import refine, reuse
-from nemowatch.jobs.journal import JOURNAL, JobFolder
+from nemowatch.jobs.journal import JobFolder
 from nemowatch.jobs.model import Failure, Job, JobStage
 from nemowatch.jobs.policy import api_code, explain
 from nemowatch.jobs.results import (
     STAGING,
+    failed_folder_of,
     fitting_stem,
     move_all,
     move_folder,
-    numbered,
     publish_folder,
     write_new,
 )
@@ -79,7 +78,7 @@ class InboxResults:
         stem = fitting_stem(failed, job.name)
         staging = failed / f"{STAGING}{job.id}"
         originals = sorted(folder.files.iterdir()) if folder.files.is_dir() else []
-        if not originals and not staging.exists() and _published(failed, stem, job.id):
+        if not originals and not staging.exists() and failed_folder_of(failed, job.name, job.id):
             reuse.put_aside(folder)  # renamed into place just before a crash
             return
         move_all(originals, staging)
@@ -231,19 +230,6 @@ def cancel(folder: JobFolder, job: Job, settings: Settings, results: Results) ->
     job.move_to(JobStage.FAILED)
     folder.save(job)
     results.failed(folder, job, settings)
-
-
-def _published(failed: Path, stem: str, job_id: str) -> bool:
-    """Whether a folder of `stem`'s numbered names in `failed` holds the journal of `job_id`."""
-    for path in numbered(failed, stem, ""):
-        if not path.is_dir():
-            return False
-        try:
-            if json.loads((path / JOURNAL).read_bytes()).get("id") == job_id:
-                return True
-        except (OSError, ValueError, AttributeError):
-            continue
-    return False
 
 
 def render_report(job: Job, link: str) -> str:

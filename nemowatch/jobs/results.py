@@ -7,12 +7,15 @@ finishes. Nothing is ever overwritten: a taken name gets ` (2)`, ` (3)`, ...
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from nemowatch.fsutil import fsync_dir, rename_new, write_atomic
+from nemowatch.jobs.journal import JOURNAL
 from nemowatch.redact import redact
 
 
@@ -102,6 +105,22 @@ def publish_folder(staging: Path, stem: str, naming: Callable[[Path], None]) -> 
             fsync_dir(staging.parent)
             return target
     raise AssertionError("numbered() never ends")
+
+
+def failed_folder_of(failed: Path, name: str, job_id: str) -> Path | None:
+    """The folder in `failed` that holds the journal of the job `job_id` named `name`
+    (`NAME`, or `NAME (2)`, ... when the name was taken), if any."""
+    stem = fitting_stem(failed, name)
+    ours = re.compile(re.escape(stem) + r"( \(\d+\))?")
+    for path in failed.glob(glob_escape(stem) + "*"):
+        if not ours.fullmatch(path.name) or path.is_symlink():
+            continue
+        try:
+            if json.loads((path / JOURNAL).read_bytes()).get("id") == job_id:
+                return path
+        except (OSError, ValueError, AttributeError):
+            continue  # not a job's folder, or its journal is damaged
+    return None
 
 
 def write_new(path: Path, text: str, mode: int = 0o644) -> Path:

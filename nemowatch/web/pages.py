@@ -23,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from nemowatch.errors import InputError, UsageError
+from nemowatch.jobs.results import failed_folder_of
 from nemowatch.retry import Mode, cost_of
 from nemowatch.web import drop, forms, views
 from nemowatch.web.control import RETRY_HOWS
@@ -95,8 +96,9 @@ async def job(request: web.Request) -> web.Response:
     )
     has_video = _inside(entry.result, folders.outbox) is not None
     failed_name = ""
-    if entry.outcome != "delivered" and (folders.failed / entry.name).is_dir():
-        failed_name = entry.name
+    if entry.outcome != "delivered":  # its own folder, not another job's of the same name
+        found = await asyncio.to_thread(failed_folder_of, folders.failed, entry.name, entry.id)
+        failed_name = found.name if found is not None else ""
     body = views.job(entry, report, has_video, has_editor, failed_name, csrf_of(request))
     return _page(request, entry.name, body, nav="history")
 

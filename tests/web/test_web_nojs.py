@@ -249,3 +249,27 @@ def test_a_held_job_says_on_hold_not_its_stage_words() -> None:
     assert stage_words("uploaded") not in row
     running = views._job({**held, "doing": "turn 1 of 1: the editor is working"}, "token")
     assert stage_words("uploaded") in running
+
+
+async def test_a_failed_jobs_page_retries_its_own_folder_not_another_of_its_name(
+    tmp_path: Path,
+) -> None:
+    """Two failed jobs named `broken`: the second's folder is `broken (2)`, and its page's
+    buttons put back that one (found by the journal's id), never the first."""
+    failed_entry = replace(
+        entry(tmp_path / "outbox"), id="job-2", name="broken", outcome="failed", result=None
+    )
+    async with served_page(tmp_path, job=lambda i: failed_entry if i == "job-2" else None) as page:
+        failed = page.settings.folders.failed
+        for folder, job_id in (("broken", "job-1"), ("broken (2)", "job-2")):
+            (failed / folder).mkdir(parents=True)
+            (failed / folder / "job.json").write_text(f'{{"id": "{job_id}"}}')
+            (failed / folder / "error.txt").write_text("The upload was refused.\n")
+        shown = (await page.tcp.get("/jobs/job-2")).text
+        retry = find(shown, "Retry")
+        assert (await page.tcp.post(retry.action, data=retry.fields())).status_code == 303
+        assert ("retry", "broken (2)", "") in page.control.calls
+        assert not any(c[:2] == ("retry", "broken") for c in page.control.calls)
+
+        (failed / "broken (2)" / "job.json").unlink()  # its folder gone, or not a job's
+        assert "Retry" not in (await page.tcp.get("/jobs/job-2")).text

@@ -247,7 +247,9 @@ class Daemon:
 
     def failures(self) -> list[Path]:
         """The failed jobs' folders (not one still being filled under a hidden name)."""
-        return sorted(self.failed.glob("[!.]*")) if self.failed.is_dir() else []
+        from nemowatch.jobs.results import shown_entries
+
+        return sorted(shown_entries(self.failed))
 
     def error_of(self, name: str) -> str:
         return (self.failed / name / "error.txt").read_text(encoding="utf-8")

@@ -32,6 +32,7 @@ from nemowatch.jobs.checks import read_instructions, split_turns
 from nemowatch.jobs.finish import ERROR_FILE
 from nemowatch.jobs.journal import JOURNAL, LOG, JobFolder
 from nemowatch.jobs.model import Job, JobStage, TurnState, new_job_id
+from nemowatch.jobs.results import shown_entries
 from nemowatch.watch.files import FileKind, classify
 
 NOT_ORIGINALS = {ERROR_FILE, LOG, JOURNAL}
@@ -115,8 +116,7 @@ def retry_all(settings: Settings) -> str:
     """Put every failed job back in line at its last safe step (never paying again);
     one that cannot be is named with its reason, and the others go on."""
     failed = settings.folders.failed
-    shown = (p for p in failed.iterdir() if not p.name.startswith("."))  # not being filled
-    names = sorted(p.name for p in shown if (p / ERROR_FILE).is_file())
+    names = sorted(p.name for p in shown_entries(failed) if (p / ERROR_FILE).is_file())
     done, refused = [], []
     for name in names:
         try:

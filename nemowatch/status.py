@@ -25,6 +25,7 @@ from nemowatch.fsutil import rewrite
 from nemowatch.jobs.claim import DAMAGED, damage
 from nemowatch.jobs.journal import JobFolder, existing_jobs
 from nemowatch.jobs.model import Job
+from nemowatch.jobs.results import shown_entries
 from nemowatch.lock import Holder
 from nemowatch.presets import hot_folders, results_folder
 from nemowatch.redact import redact
@@ -126,14 +127,11 @@ def running_daemon(settings: Settings) -> lock.Holder | None:
 def recent_failures(failed_dir: Path, limit: int = 5) -> list[tuple[str, str]]:
     """(folder name, first line of error.txt), newest first; what cannot be read is left out."""
     found = []
-    try:
-        for path in failed_dir.glob("[!.]*") if failed_dir.is_dir() else ():  # not being filled
-            try:
-                found.append((os.stat(path / "error.txt").st_mtime, path))
-            except OSError:
-                continue  # not a failed job's folder, or gone meanwhile
-    except OSError:
-        return []
+    for path in shown_entries(failed_dir):
+        try:
+            found.append((os.stat(path / "error.txt").st_mtime, path))
+        except OSError:
+            continue  # not a failed job's folder, or gone meanwhile
     lines = []
     for _, path in sorted(found, reverse=True)[:limit]:
         try:

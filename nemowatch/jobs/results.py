@@ -93,6 +93,15 @@ def free_name(folder: Path, name: str) -> Path:
 STAGING = ".nw-failing-"
 
 
+def shown_entries(failed: Path) -> list[Path]:
+    """What a person sees in the failed folder: not a folder being filled (`STAGING`) or
+    any other hidden name; none when it cannot be listed."""
+    try:
+        return [p for p in failed.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
 def publish_folder(staging: Path, stem: str, naming: Callable[[Path], None]) -> Path:
     """Rename the whole folder `staging` to the first free numbered `stem` beside it, in
     one step and never over another; `naming(target)` runs before each name is tried

@@ -17,6 +17,7 @@ from nemowatch.config import Settings
 from nemowatch.history import History
 from nemowatch.history_schema import Entry
 from nemowatch.jobs.finish import ERROR_FILE
+from nemowatch.jobs.results import shown_entries
 
 #: failed jobs listed on the page at most (the folder itself holds them all)
 FAILED_SHOWN = 50
@@ -75,11 +76,7 @@ def failures(failed: Path, limit: int = FAILED_SHOWN) -> list[Failure]:
     """The failed folder's jobs, newest first, each with the first paragraph of its
     `error.txt` (what went wrong)."""
     found: list[Failure] = []
-    try:
-        entries = [p for p in failed.iterdir() if not p.name.startswith(".")]
-    except OSError:
-        return []
-    for path in entries:
+    for path in shown_entries(failed):
         if path.is_symlink() or not path.is_dir():
             continue
         try:
